@@ -1,0 +1,136 @@
+#pragma once
+// dirsync's configuration: one YAML file, validated whole before anything runs.
+//
+// Contract:
+// - `load_file` / `load_string` either return a complete, valid Config or throw
+//   ConfigError listing *every* problem found, each as
+//   "<file>:<line>:<col>: <what is wrong>; <what was expected>".
+// - Unknown keys are errors, with "did you mean 'x'?" when a known key is close.
+// - ${env:NAME}, ${file:PATH} (one trailing newline dropped) and ${cred:NAME}
+//   ($CREDENTIALS_DIRECTORY/NAME) are resolved here; an unresolvable reference is
+//   an error that names the reference, never a value.
+// - Secret values are held in core::Secret and never appear in messages.
+// - Connector settings are parsed from per-connector tables (config/schema.cc):
+//   key, type, default, description — `schema()` in config/schema.h returns the
+//   same tables, and the README documents them.
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/mapping.h"
+#include "core/secret.h"
+
+namespace dirsync::config {
+
+struct Position {
+  std::string file;
+  int line = 0;    // 1-based; 0 = unknown
+  int column = 0;  // 1-based
+  std::string str() const;  // "file:line:col"
+};
+
+class ConfigError : public std::runtime_error {
+ public:
+  explicit ConfigError(std::vector<std::string> errors);
+  // Each entry is one complete message ("file:line:col: ...").
+  const std::vector<std::string>& errors() const { return errors_; }
+
+ private:
+  std::vector<std::string> errors_;
+};
+
+// Shared by every HTTP target.
+struct HttpSettings {
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds timeout{60'000};         // whole request
+  std::string ca_file;                               // empty: the system's CA store
+  int max_attempts = 5;                              // per request, first try included
+  std::chrono::milliseconds backoff_initial{500};
+  std::chrono::milliseconds backoff_max{30'000};
+  std::chrono::milliseconds retry_after_max{120'000};  // cap on a server's Retry-After
+};
+
+struct CsvSourceSettings {
+  std::string path;
+  std::string key;             // the column that identifies a user
+  char delimiter = ',';
+  std::size_t page_size = 1000;
+};
+
+struct SourceConfig {
+  std::string name;
+  std::string type;  // "csv"
+  Position where;
+  std::variant<CsvSourceSettings> settings;
+};
+
+struct PerscomTargetSettings {
+  std::string base_url;             // e.g. https://api.perscom.io (no trailing slash)
+  std::string api_version = "v2";   // v1 | v2
+  core::Secret token;               // bearer
+  std::optional<core::Secret> perscom_id;  // X-Perscom-Id header, when set
+  std::size_t batch_size = 100;
+  HttpSettings http;
+};
+
+struct FileTargetSettings {
+  std::string path;  // JSON lines, appended
+};
+
+struct TargetConfig {
+  std::string name;
+  std::string type;  // "perscom" | "file"
+  Position where;
+  std::variant<PerscomTargetSettings, FileTargetSettings> settings;
+};
+
+enum class OnMissing { kDetach, kIgnore };
+
+struct DetachGuard {
+  // A run whose detaches exceed the larger of `floor` and the smaller of
+  // `max_count` / `max_percent` of the snapshot is blocked (no detach applied).
+  std::size_t max_count = 500;
+  double max_percent = 10.0;
+  std::size_t floor = 5;
+  bool enabled = true;
+};
+
+struct MappingConfig {
+  std::string field;   // target field
+  core::Template tmpl;
+  Position where;      // of the value
+};
+
+struct JobConfig {
+  std::string name;
+  std::string source;  // a key of Config::sources (validated)
+  std::string target;  // a key of Config::targets (validated)
+  std::vector<MappingConfig> mapping;
+  OnMissing on_missing = OnMissing::kDetach;
+  DetachGuard max_detach;
+  Position where;
+  Position mapping_where;
+};
+
+struct Config {
+  std::string file;
+  std::string state_dir;  // absolute or relative to the config file's directory
+  std::map<std::string, SourceConfig> sources;
+  std::map<std::string, TargetConfig> targets;
+  std::map<std::string, JobConfig> jobs;
+};
+
+Config load_file(const std::string& path);
+Config load_string(std::string_view yaml, const std::string& file_name);
+
+// Resolves "${env:NAME}", "${file:PATH}", "${cred:NAME}" or returns the literal.
+// Throws std::runtime_error whose message names the reference, not a value.
+core::Secret resolve_secret(const std::string& text);
+
+}  // namespace dirsync::config

@@ -1,0 +1,366 @@
+// The loader: YAML text → Config, validated whole. The top level and jobs are
+// read here; connector sections come from the tables in schema.cc.
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <set>
+#include <system_error>
+
+#include "config/config.h"
+#include "config/schema.h"
+#include "config/yaml_section.h"
+
+namespace dirsync::config {
+
+std::string Position::str() const { return file + ":" + std::to_string(line) + ":" + std::to_string(column); }
+
+namespace {
+
+std::string join_lines(const std::vector<std::string>& errors) {
+  std::string out;
+  for (const auto& e : errors) {
+    if (!out.empty()) out += '\n';
+    out += e;
+  }
+  return out;
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::vector<std::string> errors)
+    : std::runtime_error(join_lines(errors)), errors_(std::move(errors)) {}
+
+namespace detail {
+namespace {
+
+using YAML::Node;
+
+const char* const kNameRule = "expected letters, digits, '-', '_' or '.', not starting with '.'";
+
+// --- the top level --------------------------------------------------------------
+
+const std::vector<KeyDoc>& top_docs() {
+  static const std::vector<KeyDoc> docs = {
+      {"state_dir", "path", "", true,
+       "Directory of the LMDB state (snapshots, run history); relative to the config file's directory"},
+      {"sources", "map", "{}", false, "Source name → source settings (see sources.<name>)"},
+      {"targets", "map", "{}", false, "Target name → target settings (see targets.<name>)"},
+      {"jobs", "map", "{}", false, "Job name → job settings (see jobs.<name>)"},
+  };
+  return docs;
+}
+
+// --- jobs ---------------------------------------------------------------------
+
+// What a job's readers need besides the job: the names defined under sources and
+// targets (including those whose settings have errors, so that one mistake is
+// not reported twice).
+struct JobBuild {
+  JobConfig job;
+  const std::vector<std::string>* sources = nullptr;
+  const std::vector<std::string>* targets = nullptr;
+};
+
+void read_reference(Section& sec, const Node& v, std::string_view key, const std::vector<std::string>& defined,
+                    std::string& out) {
+  auto name = read_string(sec, key, v);
+  if (!name) return;
+  out = *name;
+  if (std::find(defined.begin(), defined.end(), *name) != defined.end()) return;
+  std::vector<std::string> sorted = defined;
+  std::sort(sorted.begin(), sorted.end());
+  sec.ctx().diag.error(v.Mark(), "unknown " + std::string(key) + " " + in_quotes(*name) + " " + sec.what(),
+                       suggestion(*name, sorted, "expected a " + std::string(key) + " defined under '" +
+                                                     std::string(key) + "s'"));
+}
+
+const std::vector<KeyRule<DetachGuard>>& max_detach_rules() {
+  static const std::vector<KeyRule<DetachGuard>> rules = {
+      {{"count", "integer", "500", false, "Most detaches a run may apply"},
+       [](Section& sec, const Node& v, DetachGuard& g) {
+         if (auto n = read_int(sec, "count", v, 0, 1'000'000'000, "expected an integer from 0 to 1000000000")) {
+           g.max_count = static_cast<std::size_t>(*n);
+         }
+       }},
+      {{"percent", "number", "10", false, "Most detaches a run may apply, as a percentage of the snapshot (0..100)"},
+       [](Section& sec, const Node& v, DetachGuard& g) {
+         if (auto n = read_number(sec, "percent", v, 0, 100, "expected a number from 0 to 100")) g.max_percent = *n;
+       }},
+      {{"floor", "integer", "5", false, "Detaches always allowed, so that small directories are guarded too"},
+       [](Section& sec, const Node& v, DetachGuard& g) {
+         if (auto n = read_int(sec, "floor", v, 0, 1'000'000'000, "expected an integer from 0 to 1000000000")) {
+           g.floor = static_cast<std::size_t>(*n);
+         }
+       }},
+      {{"enabled", "boolean", "true", false, "false turns the guard off"},
+       [](Section& sec, const Node& v, DetachGuard& g) {
+         if (auto b = read_bool(sec, "enabled", v)) g.enabled = *b;
+       }},
+  };
+  return rules;
+}
+
+void read_max_detach(Section& sec, const Node& v, JobBuild& b) {
+  const std::string expected = "expected a map (count, percent, floor, enabled) or off";
+  if (v.IsScalar()) {
+    // "max_detach: off" reads better than a map with enabled: false.
+    const std::string& s = v.Scalar();
+    if (s == "off" || parse_bool(s) == false) {
+      b.job.max_detach.enabled = false;
+      return;
+    }
+    if (s == "on" || parse_bool(s) == true) return;
+  }
+  if (!v.IsMap()) {
+    report_bad_value(sec, "max_detach", v, expected);
+    return;
+  }
+  Section guard(sec.ctx(), v, "in max_detach of job '" + b.job.name + "'", sec.key_mark("max_detach").value_or(v.Mark()));
+  guard.check_keys(docs_of(max_detach_rules()));
+  run_rules(guard, max_detach_rules(), b.job.max_detach);
+}
+
+std::optional<core::Template> read_mapping_value(Section& sec, const std::string& field, const Node& value) {
+  if (value.IsMap()) {
+    // The most likely mistake of all: `name: {first_name}` is a YAML flow map.
+    report_bad_value(sec, field, value, "expected a template string (quote it: an unquoted {...} is a YAML map)");
+    return std::nullopt;
+  }
+  if (!value.IsScalar()) {
+    report_bad_value(sec, field, value, "expected a template string or a constant");
+    return std::nullopt;
+  }
+  const std::string& text = value.Scalar();
+  const std::string& tag = value.Tag();
+  // Plain scalars ("?") follow YAML 1.2's core schema: 5 is an integer, true a
+  // boolean; quoted ones ("!") are always templates, so "5" stays a string.
+  if (tag == "?" || tag == "tag:yaml.org,2002:int") {
+    if (auto n = parse_int(text)) return core::Template::constant(*n);
+  }
+  if (tag == "?" || tag == "tag:yaml.org,2002:bool") {
+    if (auto b = parse_bool(text)) return core::Template::constant(*b);
+  }
+  if (tag == "tag:yaml.org,2002:int" || tag == "tag:yaml.org,2002:bool") {
+    report_bad_value(sec, field, value, tag.ends_with("int") ? "expected an integer" : "expected true or false");
+    return std::nullopt;
+  }
+  try {
+    return core::Template::parse(text);
+  } catch (const core::TemplateError& e) {
+    const std::size_t offset = static_cast<std::size_t>(std::max(e.column, 1) - 1);
+    const auto [line, column] = caret_in_scalar(sec.ctx(), value, offset);
+    const bool has_expected = e.message.find("; ") != std::string::npos;
+    sec.ctx().diag.error_at(line, column, "bad template for " + in_quotes(field) + ": " + e.message,
+                            has_expected ? "" : "expected a template such as \"{first_name} {last_name}\"");
+    return std::nullopt;
+  }
+}
+
+void read_mapping(Section& sec, const Node& v, JobBuild& b) {
+  Context& ctx = sec.ctx();
+  const std::string expected = "expected a map of target field: template";
+  if (!v.IsMap()) {
+    report_bad_value(sec, "mapping", v, expected);
+    return;
+  }
+  const std::string what = "in the mapping of job '" + b.job.name + "'";
+  if (v.size() == 0) {
+    ctx.diag.error(v.Mark(), "empty mapping " + std::string("of job '") + b.job.name + "'",
+                   "expected at least one target field: template");
+    return;
+  }
+  check_duplicates(ctx, v, what);
+  Section fields(ctx, v, what, v.Mark());
+  std::set<std::string> seen;
+  for (const auto& kv : v) {
+    if (!kv.first.IsScalar() || kv.first.Scalar().empty()) {
+      ctx.diag.error(kv.first.Mark(), "bad field name " + describe_value(kv.first) + " " + what,
+                     "expected a target field name");
+      continue;
+    }
+    const std::string& field = kv.first.Scalar();
+    if (!seen.insert(field).second) continue;  // reported as a duplicate
+    if (auto tmpl = read_mapping_value(fields, field, kv.second)) {
+      b.job.mapping.push_back(MappingConfig{field, std::move(*tmpl), ctx.diag.position(kv.second.Mark())});
+    }
+  }
+}
+
+const std::vector<KeyRule<JobBuild>>& job_rules() {
+  static const std::vector<KeyRule<JobBuild>> rules = {
+      {{"source", "string", "", true, "Name of a source under 'sources'"},
+       [](Section& sec, const Node& v, JobBuild& b) { read_reference(sec, v, "source", *b.sources, b.job.source); }},
+      {{"target", "string", "", true, "Name of a target under 'targets'"},
+       [](Section& sec, const Node& v, JobBuild& b) { read_reference(sec, v, "target", *b.targets, b.job.target); }},
+      {{"mapping", "map of target field: template", "", true,
+        "Target field → template over source attributes, e.g. \"{first_name} {last_name}\"; plain 5 or true are "
+        "constants"},
+       [](Section& sec, const Node& v, JobBuild& b) {
+         if (auto m = sec.key_mark("mapping")) b.job.mapping_where = sec.ctx().diag.position(*m);
+         read_mapping(sec, v, b);
+       }},
+      {{"on_missing", "one of: detach, ignore", "detach", false,
+        "What happens to users gone from the source: detach them from the target, or leave them"},
+       [](Section& sec, const Node& v, JobBuild& b) {
+         if (auto e = read_enum(sec, "on_missing", v, {"detach", "ignore"})) {
+           b.job.on_missing = *e == "detach" ? OnMissing::kDetach : OnMissing::kIgnore;
+         }
+       }},
+      {{"max_detach", "map or off", "count 500, percent 10, floor 5", false,
+        "Blocks every detach of a run that would detach more than max(floor, min(count, percent of the snapshot)); "
+        "off disables it"},
+       read_max_detach},
+  };
+  return rules;
+}
+
+std::optional<JobConfig> parse_job(Context& ctx, const std::string& name, const Node& node, const YAML::Mark& mark,
+                                   const std::vector<std::string>& sources, const std::vector<std::string>& targets) {
+  if (!node.IsMap()) {
+    ctx.diag.error(node.IsNull() ? mark : node.Mark(),
+                   (node.IsNull() ? "missing value for job " : "bad value " + describe_value(node) + " for job ") +
+                       in_quotes(name),
+                   "expected a map with source, target and mapping");
+    return std::nullopt;
+  }
+  JobBuild b;
+  b.job.name = name;
+  b.job.where = ctx.diag.position(mark);
+  b.sources = &sources;
+  b.targets = &targets;
+  Section sec(ctx, node, "in job " + in_quotes(name), mark);
+  sec.check_keys(docs_of(job_rules()));
+  run_rules(sec, job_rules(), b);
+  return std::move(b.job);
+}
+
+// Reads one of the name → section maps (sources, targets, jobs). `parse` gets
+// the name, the section and the name key's mark.
+template <class Parse>
+std::vector<std::string> read_named(Section& top, std::string_view key, std::string_view singular, Parse parse) {
+  std::vector<std::string> names;
+  const auto node = top.find(key);
+  if (!node || node->IsNull()) return names;  // "sources:" with every entry commented out
+  Context& ctx = top.ctx();
+  if (!node->IsMap()) {
+    report_bad_value(top, key, *node, "expected a map of " + std::string(singular) + " name: settings");
+    return names;
+  }
+  check_duplicates(ctx, *node, "in " + std::string(key));
+  for (const auto& kv : *node) {
+    if (!kv.first.IsScalar()) {
+      ctx.diag.error(kv.first.Mark(), "bad " + std::string(singular) + " name " + describe_value(kv.first), kNameRule);
+      continue;
+    }
+    const std::string& name = kv.first.Scalar();
+    if (std::find(names.begin(), names.end(), name) != names.end()) continue;  // reported as a duplicate
+    if (!valid_name(name)) {
+      ctx.diag.error(kv.first.Mark(), "bad " + std::string(singular) + " name " + in_quotes(name), kNameRule);
+    }
+    names.push_back(name);
+    parse(name, kv.second, kv.first.Mark());
+  }
+  return names;
+}
+
+Config parse_document(Context& ctx, const Node& root) {
+  Config cfg;
+  cfg.file = ctx.diag.file();
+  const std::string expected = "expected a map with state_dir, sources, targets and jobs";
+  if (root.IsNull()) {
+    ctx.diag.error_at(1, 1, "the configuration is empty", expected);
+    return cfg;
+  }
+  if (!root.IsMap()) {
+    ctx.diag.error(root.Mark(), "bad document " + describe_value(root), expected);
+    return cfg;
+  }
+  Section top(ctx, root, "at the top level", root.Mark());
+  top.check_keys(top_docs());
+  if (auto v = top.find("state_dir")) {
+    if (auto p = read_path(top, "state_dir", *v)) cfg.state_dir = *p;
+  }
+  const auto sources = read_named(top, "sources", "source", [&](const std::string& name, const Node& n, YAML::Mark m) {
+    if (auto s = parse_source(ctx, name, n, m)) cfg.sources.emplace(name, std::move(*s));
+  });
+  const auto targets = read_named(top, "targets", "target", [&](const std::string& name, const Node& n, YAML::Mark m) {
+    if (auto t = parse_target(ctx, name, n, m)) cfg.targets.emplace(name, std::move(*t));
+  });
+  read_named(top, "jobs", "job", [&](const std::string& name, const Node& n, YAML::Mark m) {
+    if (auto j = parse_job(ctx, name, n, m, sources, targets)) cfg.jobs.emplace(name, std::move(*j));
+  });
+  return cfg;
+}
+
+std::vector<std::string_view> split_lines(std::string_view text) {
+  std::vector<std::string_view> lines;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) {
+      lines.push_back(text.substr(start));
+      break;
+    }
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+
+Config load(std::string_view yaml, const std::string& file_name, const std::filesystem::path& base_dir) {
+  Context ctx{Diagnostics(file_name), base_dir, split_lines(yaml)};
+  std::vector<Node> docs;
+  try {
+    docs = YAML::LoadAll(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    ctx.diag.error(e.mark, "malformed YAML: " + e.msg, "expected well-formed YAML (check indentation and quoting)");
+    throw ConfigError(ctx.diag.messages());
+  }
+  if (docs.size() > 1) {
+    ctx.diag.error(docs[1].Mark(), "a second YAML document", "expected one document per file");
+  }
+  Config cfg = parse_document(ctx, docs.empty() ? Node() : docs.front());
+  if (!ctx.diag.empty()) throw ConfigError(ctx.diag.messages());
+  return cfg;
+}
+
+}  // namespace
+
+std::vector<SectionDoc> loader_docs() {
+  return {
+      {"top level", top_docs()},
+      {"jobs.<name>", docs_of(job_rules())},
+      {"jobs.<name>.max_detach", docs_of(max_detach_rules())},
+  };
+}
+
+}  // namespace detail
+
+Config load_string(std::string_view yaml, const std::string& file_name) {
+  std::error_code ec;
+  std::filesystem::path cwd = std::filesystem::current_path(ec);
+  return detail::load(yaml, file_name, cwd);
+}
+
+Config load_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  auto fail = [&](int err) {
+    return ConfigError({path + ": cannot read the file: " + std::generic_category().message(err) +
+                        "; expected a readable YAML file"});
+  };
+  if (f == nullptr) throw fail(errno);
+  std::string text;
+  char buf[65536];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  const bool failed = std::ferror(f) != 0;
+  const int err = errno;
+  std::fclose(f);
+  if (failed) throw fail(err);
+
+  std::error_code ec;
+  std::filesystem::path dir = std::filesystem::absolute(path, ec).parent_path();
+  return detail::load(text, path, dir);
+}
+
+}  // namespace dirsync::config

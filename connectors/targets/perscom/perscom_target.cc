@@ -1,0 +1,103 @@
+// The PERSCOM batch loop: sends encode()d requests through the retry policy and
+// keeps re-sending what a 422 left undecided until every change has an outcome.
+#include <algorithm>
+#include <deque>
+#include <set>
+
+#include "connectors/targets/perscom/perscom_target.h"
+
+namespace dirsync::targets {
+
+using core::Change;
+using core::Outcome;
+
+PerscomTarget::PerscomTarget(config::PerscomTargetSettings settings, http::Sleeper sleeper,
+                             std::unique_ptr<http::Transport> transport, http::Jitter jitter)
+    : settings_(std::move(settings)), transport_(std::move(transport)) {
+  caps_.create = caps_.update = caps_.detach = true;
+  caps_.full_set = false;
+  caps_.max_batch = perscom::kMaxBatch;
+  if (!transport_) transport_ = std::make_unique<http::HttpClient>(settings_.http);
+  retry_.policy = http::RetryPolicy::from(settings_.http);
+  retry_.sleeper = std::move(sleeper);
+  retry_.jitter = std::move(jitter);
+}
+
+std::size_t PerscomTarget::batch_size() const {
+  return std::clamp<std::size_t>(settings_.batch_size, 1, perscom::kMaxBatch);
+}
+
+std::string PerscomTarget::describe() const {
+  std::string base = settings_.base_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return "perscom " + base + "/" + settings_.api_version;
+}
+
+core::Result<std::vector<Outcome>> PerscomTarget::apply(std::span<const Change> batch) {
+  std::vector<std::optional<Outcome>> outcomes(batch.size());
+
+  // Decide locally what cannot or need not be sent.
+  std::vector<std::size_t> ready;
+  std::set<std::string> ids_seen;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const Change& c = batch[i];
+    if (auto o = perscom::precheck(c)) {
+      outcomes[i] = std::move(*o);
+    } else if (c.op == core::Op::kUpdate && perscom::patch_fields(c).empty()) {
+      outcomes[i] = Outcome::applied(c.target_id, "no field PERSCOM knows changed; nothing sent");
+    } else if (c.op != core::Op::kCreate && !ids_seen.insert(c.target_id).second) {
+      // A PATCH body is keyed by id: a second change for the same id would overwrite the first.
+      outcomes[i] = Outcome::rejected("another user in the same batch has PERSCOM id " + c.target_id);
+    } else {
+      ready.push_back(i);
+    }
+  }
+
+  // Groups of batch positions still to send. A 422 either decides at least one
+  // change or splits its group, so every round makes progress.
+  std::deque<std::vector<std::size_t>> work;
+  if (!ready.empty()) work.push_back(std::move(ready));
+  while (!work.empty()) {
+    std::vector<std::size_t> group = std::move(work.front());
+    work.pop_front();
+    std::vector<Change> sub;
+    sub.reserve(group.size());
+    for (std::size_t i : group) sub.push_back(batch[i]);
+
+    const http::Request request = perscom::encode(settings_, sub);
+    const http::Exchange ex = http::send_with_retry(*transport_, request, retry_);
+    perscom::Decoded d = perscom::decode(ex.response, sub, ex.attempts);
+    if (d.error) return *d.error;
+    if (d.bisect) {
+      const auto mid = group.begin() + static_cast<std::ptrdiff_t>(group.size() / 2);
+      work.emplace_front(mid, group.end());
+      work.emplace_front(group.begin(), mid);
+      continue;
+    }
+    std::vector<std::size_t> rest;
+    for (std::size_t j = 0; j < group.size(); ++j) {
+      if (j < d.outcomes.size() && d.outcomes[j]) {
+        outcomes[group[j]] = std::move(*d.outcomes[j]);
+      } else {
+        rest.push_back(group[j]);
+      }
+    }
+    if (rest.size() == group.size()) {
+      // Defensive: a decode that decided nothing would loop forever.
+      for (std::size_t i : rest) outcomes[i] = Outcome::unknown("PERSCOM's answer decided nothing for this user");
+      continue;
+    }
+    if (!rest.empty()) work.push_front(std::move(rest));
+  }
+
+  std::vector<Outcome> out;
+  out.reserve(outcomes.size());
+  for (auto& o : outcomes) out.push_back(o ? std::move(*o) : Outcome::unknown("not sent"));
+  return out;
+}
+
+std::unique_ptr<core::Target> make_perscom_target(const config::PerscomTargetSettings& settings) {
+  return std::make_unique<PerscomTarget>(settings);
+}
+
+}  // namespace dirsync::targets

@@ -1,0 +1,108 @@
+#pragma once
+// The PERSCOM target (https://api.perscom.io, a Laravel Orion API).
+//
+// Endpoints (all `{base_url}/{api_version}/users/batch`, bearer token,
+// optional `X-Perscom-Id` tenant header):
+//   create  POST   {"resources": [user, ...]}          not idempotent: never re-sent
+//                                                     once it may have been received
+//   update  PATCH  {"resources": {"<id>": {fields}}}   idempotent
+//   detach  DELETE {"resources": [id, ...]}           idempotent
+//
+// PERSCOM quirks this target handles (each has a test):
+// - Orion runs a batch in one transaction: one invalid record fails the whole
+//   batch with 422. PERSCOM's 422 body names only the first error
+//   ({"error":{"message":"The resources.3.email has already been taken. (and 2
+//   more errors)"}}); Laravel's standard body ({"errors":{"resources.3.email":
+//   [...]}}) names them all. Each named record is rejected with the server's
+//   message and the rest is sent again; when no record can be named, the batch
+//   is split in halves. Re-sending the rest of a create batch is safe: a 422
+//   proves nothing was written.
+// - `email` is unique with no exception for the user itself: a PATCH carries
+//   only `Change::changed_fields`; a resync PATCH carries every field except
+//   the unique ones.
+// - Unknown ids in PATCH/DELETE are skipped silently: the returned `data` is
+//   compared with what was sent. PATCH of a missing id → rejected; DELETE of a
+//   missing id → applied ("already absent").
+// - Created users are matched to sent ones by lower-cased email; a sent user the
+//   response does not list is an unknown outcome, never assumed created.
+//
+// A PerscomTarget is used from one thread at a time (it owns one HttpClient).
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+#include "connectors/http/http_client.h"
+#include "connectors/http/retry.h"
+#include "core/target.h"
+
+namespace dirsync::targets {
+
+std::unique_ptr<core::Target> make_perscom_target(const config::PerscomTargetSettings& settings);
+
+namespace perscom {
+
+inline constexpr std::size_t kMaxBatch = 1000;
+
+// The user fields PERSCOM's batch endpoints accept (from the API reference).
+const std::vector<core::FieldSpec>& field_specs();
+
+// "{base_url}/{api_version}/users/batch", tolerating a trailing '/' on base_url.
+std::string batch_url(const config::PerscomTargetSettings& settings);
+
+// Pure: the fields an update PATCH sends for `change`. Resync: every payload
+// field except the unique ones. Otherwise: the changed fields; a changed field
+// that is no longer in the payload is sent as null (cleared) unless required.
+// An empty object means there is nothing to send.
+nlohmann::json patch_fields(const core::Change& change);
+
+// Pure: a change that cannot be sent at all (an update/detach without a
+// PERSCOM id, a payload that is not an object), as its outcome.
+std::optional<core::Outcome> precheck(const core::Change& change);
+
+// Pure: the request for a batch of changes, all of one Op, each passing
+// `precheck` (and, for updates, with a non-empty `patch_fields`).
+http::Request encode(const config::PerscomTargetSettings& settings, std::span<const core::Change> batch);
+
+struct Decoded {
+  // One per change in the batch. nullopt: undecided, send it again (the batch
+  // failed because of other records in it).
+  std::vector<std::optional<core::Outcome>> outcomes;
+  // A 422 that names no record of a batch of more than one: split and re-send.
+  bool bisect = false;
+  // Set when the job must stop (401/403, PERSCOM unreachable); `outcomes` are then empty.
+  std::optional<core::Error> error;
+};
+
+// Pure: what PERSCOM's answer to `encode(batch)` means for each change.
+// `attempts` is how many times the request was sent (for messages).
+Decoded decode(const http::Response& response, std::span<const core::Change> batch, int attempts = 1);
+
+}  // namespace perscom
+
+class PerscomTarget final : public core::Target {
+ public:
+  // `transport` null: a real HttpClient over `settings.http`. Tests inject a
+  // recording sleeper (and a fixed jitter) so that retries never wait.
+  PerscomTarget(config::PerscomTargetSettings settings, http::Sleeper sleeper = http::real_sleeper(),
+                std::unique_ptr<http::Transport> transport = nullptr, http::Jitter jitter = http::random_jitter());
+
+  const core::Capabilities& capabilities() const override { return caps_; }
+  const std::vector<core::FieldSpec>& fields() const override { return perscom::field_specs(); }
+  std::size_t batch_size() const override;
+  core::Result<std::vector<core::Outcome>> apply(std::span<const core::Change> batch) override;
+  std::string describe() const override;
+
+ private:
+  config::PerscomTargetSettings settings_;
+  core::Capabilities caps_;
+  std::unique_ptr<http::Transport> transport_;
+  http::RetryOptions retry_;
+};
+
+}  // namespace dirsync::targets

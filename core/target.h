@@ -1,0 +1,52 @@
+#pragma once
+// The target contract.
+//
+// - `apply` takes one batch of changes, all with the same Op and at most
+//   `batch_size()` of them, and returns exactly one Outcome per change, in the
+//   same order. The engine checks the count; a short or long answer is a bug.
+// - Per-record failures are Outcomes. An Error means the whole job must stop
+//   (authentication refused, the target misconfigured): the batch's changes are
+//   then treated as not applied.
+// - `apply` never re-sends a create blindly: where the outcome of a create is
+//   unknown it returns kUnknown.
+// - A Target is used from one thread at a time.
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/change.h"
+#include "core/mapping.h"
+#include "core/result.h"
+
+namespace dirsync::core {
+
+struct Capabilities {
+  bool create = true;
+  bool update = true;
+  bool detach = true;
+  bool full_set = false;    // the target takes the whole set in one request
+  std::size_t max_batch = 1;
+};
+
+struct FieldSpec {
+  std::string name;
+  FieldType type = FieldType::kString;
+  bool required = false;  // a job's mapping must yield it
+  bool unique = false;    // unique on the server: never re-sent unchanged (PERSCOM email)
+};
+
+class Target {
+ public:
+  virtual ~Target() = default;
+  virtual const Capabilities& capabilities() const = 0;
+  // The payload fields the target knows. Empty: it accepts any fields (file target).
+  virtual const std::vector<FieldSpec>& fields() const = 0;
+  // Configured batch size, 1..capabilities().max_batch.
+  virtual std::size_t batch_size() const = 0;
+  virtual Result<std::vector<Outcome>> apply(std::span<const Change> batch) = 0;
+  // A short description for logs, e.g. "perscom https://api.perscom.io/v2". Never secrets.
+  virtual std::string describe() const = 0;
+};
+
+}  // namespace dirsync::core

@@ -1,0 +1,280 @@
+#include "daemon/cli.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "config/config.h"
+#include "core/version.h"
+#include "engine/registry.h"
+#include "engine/report_format.h"
+#include "engine/sync_engine.h"
+#include "state/state_store.h"
+
+namespace dirsync::cli {
+namespace {
+
+struct Globals {
+  std::string config_path;
+  std::string log_level = "info";
+};
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_logger_mt("dirsync");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+  logger->set_level(spdlog::level::from_str(level));
+  spdlog::set_default_logger(logger);
+}
+
+// Loads the config and checks every job against its target. On failure prints
+// every error and returns nullopt (exit code 2).
+std::optional<config::Config> load(const Globals& g) {
+  try {
+    config::Config cfg = config::load_file(g.config_path);
+    auto errors = engine::check_config(cfg);
+    if (!errors.empty()) throw config::ConfigError(errors);
+    return cfg;
+  } catch (const config::ConfigError& e) {
+    for (const auto& msg : e.errors()) std::cerr << msg << "\n";
+    std::cerr << g.config_path << ": " << e.errors().size() << " error" << (e.errors().size() == 1 ? "" : "s")
+              << "; nothing was run\n";
+  } catch (const std::exception& e) {
+    std::cerr << g.config_path << ": " << e.what() << "\n";
+  }
+  return std::nullopt;
+}
+
+std::unique_ptr<state::StateStore> open_state(const config::Config& cfg) {
+  auto store = state::StateStore::open(cfg.state_dir);
+  if (!store) {
+    std::cerr << "dirsync: " << store.error().message << "\n";
+    return nullptr;
+  }
+  return std::move(store).value();
+}
+
+int exit_code(const engine::RunReport& r) {
+  switch (r.outcome) {
+    case engine::RunOutcome::kOk: return kExitOk;
+    case engine::RunOutcome::kPartial:
+    case engine::RunOutcome::kBlocked: return kExitProblems;
+    case engine::RunOutcome::kFailed: break;
+  }
+  return r.error.find("is running (pid") != std::string::npos ? kExitBusy : kExitFailed;
+}
+
+const config::JobConfig* find_job(const config::Config& cfg, const std::string& name) {
+  auto it = cfg.jobs.find(name);
+  if (it != cfg.jobs.end()) return &it->second;
+  std::cerr << "dirsync: no job '" << name << "' in " << cfg.file << "; jobs:";
+  for (const auto& [n, j] : cfg.jobs) std::cerr << " " << n;
+  std::cerr << "\n";
+  return nullptr;
+}
+
+engine::RunReport run_job(const config::Config& cfg, const config::JobConfig& job, state::StateStore& store,
+                          const engine::RunOptions& options) {
+  auto parts = engine::build_job(cfg, job);
+  spdlog::info("{}: {} {} → {}{}", job.name, options.mode == engine::Mode::kResync ? "resync" : "sync",
+               parts.source->describe(), parts.target->describe(), options.dry_run ? " (dry run)" : "");
+  engine::SyncEngine eng(cfg, job, store, *parts.source, *parts.target, std::move(parts.mapping));
+  eng.on_progress([&](const std::string& msg) { spdlog::debug("{}: {}", job.name, msg); });
+  auto report = eng.run(options);
+  spdlog::log(report.outcome == engine::RunOutcome::kOk ? spdlog::level::info : spdlog::level::warn,
+              "{}: {} {} — {}created {} updated {} detached {} unchanged {} rejected {} retry {} unknown {} in {} ms{}{}",
+              job.name, options.dry_run ? "plan" : "run", engine::to_string(report.outcome),
+              options.dry_run ? "would have " : "", report.counts.created, report.counts.updated,
+              report.counts.detached, report.counts.unchanged, report.counts.rejected, report.counts.retry,
+              report.counts.unknown, report.duration.count(), report.error.empty() ? "" : ": ", report.error);
+  return report;
+}
+
+int cmd_check_config(const Globals& g) {
+  auto cfg = load(g);
+  if (!cfg) return kExitConfig;
+  std::cout << cfg->file << ": OK — " << cfg->sources.size() << " source(s), " << cfg->targets.size()
+            << " target(s), " << cfg->jobs.size() << " job(s); state in " << cfg->state_dir << "\n";
+  return kExitOk;
+}
+
+int cmd_run(const Globals& g, const std::vector<std::string>& jobs, bool all, engine::RunOptions options, bool json,
+            bool plan_view) {
+  auto cfg = load(g);
+  if (!cfg) return kExitConfig;
+  std::vector<const config::JobConfig*> selected;
+  if (all) {
+    for (const auto& [name, job] : cfg->jobs) selected.push_back(&job);
+  } else {
+    if (jobs.empty()) {
+      std::cerr << "dirsync: name a job (or --all)\n";
+      return kExitConfig;
+    }
+    for (const auto& name : jobs) {
+      const auto* job = find_job(*cfg, name);
+      if (!job) return kExitConfig;
+      selected.push_back(job);
+    }
+  }
+  auto store = open_state(*cfg);
+  if (!store) return kExitFailed;
+  int worst = kExitOk;
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto* job : selected) {
+    auto report = run_job(*cfg, *job, *store, options);
+    if (json) out.push_back(engine::report_to_json(report, options.dry_run));
+    else std::cout << (plan_view ? engine::format_plan(report) : engine::format_summary(report));
+    const int code = exit_code(report);
+    // Order of severity: busy/failed over problems over ok.
+    if (code == kExitFailed || code == kExitBusy) worst = code;
+    else if (code == kExitProblems && worst == kExitOk) worst = code;
+  }
+  if (json) std::cout << (out.size() == 1 ? out[0] : out).dump(2) << "\n";
+  return worst;
+}
+
+std::string format_time(std::int64_t t) {
+  if (t == 0) return "-";
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  localtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+int cmd_status(const Globals& g, const std::string& only, bool json) {
+  auto cfg = load(g);
+  if (!cfg) return kExitConfig;
+  if (!only.empty() && !find_job(*cfg, only)) return kExitConfig;
+  struct stat st{};
+  const bool has_state = ::stat(cfg->state_dir.c_str(), &st) == 0;
+  // status never creates the state directory: it only reports.
+  std::unique_ptr<state::StateStore> store;
+  if (has_state) {
+    store = open_state(*cfg);
+    if (!store) return kExitFailed;
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [name, job] : cfg->jobs) {
+    if (!only.empty() && name != only) continue;
+    auto parts = engine::build_job(*cfg, job);
+    const std::size_t size = store ? store->snapshot_size(name) : 0;
+    const auto runs = store ? store->runs(name, 5) : std::vector<state::RunRecord>{};
+    if (json) {
+      nlohmann::json j = {{"job", name},
+                          {"source", parts.source->describe()},
+                          {"target", parts.target->describe()},
+                          {"snapshot_size", size},
+                          {"runs", nlohmann::json::array()}};
+      for (const auto& r : runs) {
+        j["runs"].push_back({{"id", r.id},
+                             {"started_at", r.started_at},
+                             {"finished_at", r.finished_at},
+                             {"mode", r.mode},
+                             {"outcome", r.outcome},
+                             {"message", r.message},
+                             {"counts", r.counts}});
+      }
+      out.push_back(std::move(j));
+      continue;
+    }
+    std::cout << "job " << name << ": " << parts.source->describe() << " → " << parts.target->describe() << "\n";
+    std::cout << "  snapshot: " << size << " user" << (size == 1 ? "" : "s") << "\n";
+    if (runs.empty()) {
+      std::cout << "  runs: never run\n";
+      continue;
+    }
+    std::cout << "  last runs (newest first):\n";
+    for (const auto& r : runs) {
+      const auto& c = r.counts;
+      auto n = [&](const char* k) { return c.contains(k) ? c[k].get<std::size_t>() : 0; };
+      std::cout << "    #" << r.id << " " << format_time(r.started_at) << " " << r.mode << " " << r.outcome << " ("
+                << (r.finished_at - r.started_at) << " s): created " << n("created") << ", updated " << n("updated")
+                << ", detached " << n("detached") << ", rejected " << n("rejected") << ", unknown " << n("unknown")
+                << "\n";
+      if (!r.message.empty()) std::cout << "       " << r.message << "\n";
+    }
+  }
+  if (json) std::cout << out.dump(2) << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  Globals g;
+  const char* env_config = std::getenv("DIRSYNC_CONFIG");
+  g.config_path = env_config && *env_config ? env_config : "/etc/dirsync/dirsync.yaml";
+
+  CLI::App app{"dirsync " + std::string(kVersion) +
+               " — keeps user accounts in target systems in step with a source of truth.\n\n"
+               "Exit codes: 0 ok; 1 run failed; 2 configuration or usage error; 3 job already running;\n"
+               "4 run finished with problems (rejected/unknown records, bad rows, blocked detaches)."};
+  app.set_version_flag("--version", std::string("dirsync ") + kVersion);
+  app.option_defaults()->always_capture_default();
+  app.add_option("-c,--config", g.config_path, "configuration file (env DIRSYNC_CONFIG)");
+  app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error, critical or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  auto* check = app.add_subcommand("check-config", "validate the configuration; list every error");
+
+  std::vector<std::string> sync_jobs;
+  bool sync_all = false, sync_json = false;
+  auto* sync = app.add_subcommand("sync", "run jobs once now: push what changed");
+  sync->add_option("jobs", sync_jobs, "job names");
+  sync->add_flag("--all", sync_all, "every job in the configuration");
+  sync->add_flag("--json", sync_json, "print the run report as JSON");
+
+  std::string plan_job;
+  bool plan_json = false, plan_resync = false;
+  auto* plan = app.add_subcommand("plan", "show the changes a sync would make; touch neither target nor snapshot");
+  plan->add_option("job", plan_job, "job name")->required();
+  plan->add_flag("--json", plan_json, "machine-readable plan");
+  plan->add_flag("--resync", plan_resync, "plan a resync instead of a sync");
+
+  std::string resync_job;
+  bool resync_dry = false, resync_json = false;
+  auto* resync = app.add_subcommand(
+      "resync", "push every current record again, regardless of the snapshot, to repair a target that drifted");
+  resync->add_option("job", resync_job, "job name")->required();
+  resync->add_flag("--dry-run", resync_dry, "show what would be sent; send nothing");
+  resync->add_flag("--json", resync_json, "print the report as JSON");
+
+  std::string status_job;
+  bool status_json = false;
+  auto* status = app.add_subcommand("status", "snapshot size and last runs of each job");
+  status->add_option("job", status_job, "only this job");
+  status->add_flag("--json", status_json, "machine-readable status");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitConfig;
+  }
+  setup_logging(g.log_level);
+
+  if (check->parsed()) return cmd_check_config(g);
+  if (sync->parsed()) return cmd_run(g, sync_jobs, sync_all, {engine::Mode::kSync, false}, sync_json, false);
+  if (plan->parsed()) {
+    return cmd_run(g, {plan_job}, false, {plan_resync ? engine::Mode::kResync : engine::Mode::kSync, true},
+                   plan_json, true);
+  }
+  if (resync->parsed()) {
+    return cmd_run(g, {resync_job}, false, {engine::Mode::kResync, resync_dry}, resync_json, resync_dry);
+  }
+  if (status->parsed()) return cmd_status(g, status_job, status_json);
+  return kExitConfig;
+}
+
+}  // namespace dirsync::cli

@@ -1,0 +1,3 @@
+#include "daemon/cli.h"
+
+int main(int argc, char** argv) { return dirsync::cli::run(argc, argv); }

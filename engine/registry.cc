@@ -1,0 +1,138 @@
+#include "engine/registry.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "connectors/sources/csv/csv_source.h"
+#include "connectors/targets/file/file_target.h"
+#include "connectors/targets/perscom/perscom_target.h"
+
+namespace dirsync::engine {
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+const core::FieldSpec* find_field(const core::Target& target, const std::string& name) {
+  for (const auto& f : target.fields()) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace
+
+std::unique_ptr<core::Source> make_source(const config::SourceConfig& source) {
+  return std::visit(Overloaded{
+                        [](const config::CsvSourceSettings& s) { return sources::make_csv_source(s); },
+                    },
+                    source.settings);
+}
+
+std::unique_ptr<core::Target> make_target(const config::TargetConfig& target) {
+  return std::visit(Overloaded{
+                        [](const config::PerscomTargetSettings& s) { return targets::make_perscom_target(s); },
+                        [](const config::FileTargetSettings& s) { return targets::make_file_target(s); },
+                    },
+                    target.settings);
+}
+
+std::vector<std::string> check_job(const config::JobConfig& job, const core::Target& target) {
+  std::vector<std::string> errors;
+  const auto& caps = target.capabilities();
+  const std::string where = job.where.str();
+  if (job.on_missing == config::OnMissing::kDetach && !caps.detach) {
+    errors.push_back(where + ": job '" + job.name + "' has on_missing: detach, but target '" + job.target +
+                     "' cannot detach users; expected on_missing: ignore");
+  }
+  if (target.fields().empty()) return errors;  // the target takes any fields
+
+  for (const auto& m : job.mapping) {
+    const core::FieldSpec* spec = find_field(target, m.field);
+    if (!spec) {
+      std::string msg = m.where.str() + ": job '" + job.name + "' maps unknown field '" + m.field + "' of target '" +
+                        job.target + "'";
+      std::string best;
+      std::size_t best_d = 3;
+      for (const auto& f : target.fields()) {
+        const std::size_t d = edit_distance(m.field, f.name);
+        if (d < best_d) best_d = d, best = f.name;
+      }
+      if (!best.empty()) msg += "; did you mean '" + best + "'?";
+      else {
+        msg += "; expected one of:";
+        for (const auto& f : target.fields()) msg += " " + f.name;
+      }
+      errors.push_back(msg);
+      continue;
+    }
+    // A constant can be checked now; a template only when it renders.
+    core::Record empty;
+    if (m.tmpl.attributes().empty()) {
+      auto v = m.tmpl.render(empty);
+      if (v) {
+        auto c = core::coerce(v.value(), spec->type);
+        if (!c) {
+          errors.push_back(m.where.str() + ": job '" + job.name + "' field '" + m.field + "': " +
+                           c.error().message + "; expected a value of type " + core::to_string(spec->type));
+        }
+      }
+    }
+  }
+  for (const auto& f : target.fields()) {
+    if (!f.required) continue;
+    const bool mapped = std::any_of(job.mapping.begin(), job.mapping.end(),
+                                    [&](const config::MappingConfig& m) { return m.field == f.name; });
+    if (!mapped) {
+      errors.push_back(job.mapping_where.str() + ": job '" + job.name + "' does not map required field '" +
+                       f.name + "' of target '" + job.target + "' (type " + core::to_string(f.type) + ")");
+    }
+  }
+  return errors;
+}
+
+core::Mapping make_mapping(const config::JobConfig& job, const core::Target& target) {
+  std::vector<core::MappedField> fields;
+  for (const auto& m : job.mapping) {
+    const core::FieldSpec* spec = find_field(target, m.field);
+    fields.push_back({m.field, m.tmpl, spec ? spec->type : core::FieldType::kAny});
+  }
+  return core::Mapping(std::move(fields));
+}
+
+JobParts build_job(const config::Config& config, const config::JobConfig& job) {
+  JobParts parts;
+  parts.source = make_source(config.sources.at(job.source));
+  parts.target = make_target(config.targets.at(job.target));
+  parts.mapping = make_mapping(job, *parts.target);
+  return parts;
+}
+
+std::vector<std::string> check_config(const config::Config& config) {
+  std::vector<std::string> errors;
+  for (const auto& [name, job] : config.jobs) {
+    auto target = make_target(config.targets.at(job.target));
+    auto job_errors = check_job(job, *target);
+    errors.insert(errors.end(), job_errors.begin(), job_errors.end());
+  }
+  return errors;
+}
+
+}  // namespace dirsync::engine

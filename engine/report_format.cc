@@ -1,0 +1,131 @@
+#include "engine/report_format.h"
+
+#include <cstdio>
+
+namespace dirsync::engine {
+namespace {
+
+std::string line(const char* label, std::size_t n) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "  %-10s %zu\n", label, n);
+  return buf;
+}
+
+std::string short_json(const nlohmann::json& v) {
+  return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string mode_name(const RunReport& r) { return r.mode == Mode::kResync ? "resync" : "sync"; }
+
+}  // namespace
+
+std::string format_summary(const RunReport& r, std::size_t max_problems) {
+  std::string out;
+  char head[256];
+  std::snprintf(head, sizeof head, "%s: %s%s %s in %.2f s\n", r.job.c_str(), mode_name(r).c_str(),
+                r.dry_run ? " (dry run)" : "", to_string(r.outcome), static_cast<double>(r.duration.count()) / 1000.0);
+  out += head;
+  if (!r.error.empty()) out += "  error: " + r.error + "\n";
+  const Counts& c = r.counts;
+  out += line("source", c.source_records);
+  out += line(r.dry_run ? "to create" : "created", c.created);
+  out += line(r.dry_run ? "to update" : "updated", c.updated);
+  out += line(r.dry_run ? "to detach" : "detached", c.detached);
+  out += line("unchanged", c.unchanged);
+  if (c.rejected) out += line("rejected", c.rejected);
+  if (c.retry) out += line("retry", c.retry);
+  if (c.unknown) out += line("unknown", c.unknown);
+  if (c.source_issues) out += line("bad rows", c.source_issues);
+  if (c.mapping_errors) out += line("unmapped", c.mapping_errors);
+  if (!r.dry_run) out += line("snapshot", r.snapshot_after);
+  if (!r.blocked_note.empty()) out += "  BLOCKED: " + r.blocked_note + "\n";
+  if (!r.pull_note.empty()) out += "  note: " + r.pull_note + "\n";
+  if (!r.problems.empty()) {
+    out += "problems:\n";
+    std::size_t shown = 0;
+    for (const auto& p : r.problems) {
+      if (shown++ == max_problems) {
+        out += "  ... and " + std::to_string(r.problems.size() - max_problems) + " more (use --json for all)\n";
+        break;
+      }
+      out += "  ";
+      if (!p.origin.empty()) out += p.origin + " ";
+      out += p.key.empty() ? "(no key)" : "key " + p.key;
+      out += ": " + p.stage + " " + p.outcome + ": " + p.message + "\n";
+    }
+  }
+  return out;
+}
+
+std::string format_plan(const RunReport& r, std::size_t max_changes) {
+  std::string out = "plan for job '" + r.job + "' (" + mode_name(r) + "); nothing was sent\n";
+  std::size_t shown = 0;
+  for (const auto& ch : r.plan) {
+    if (shown++ == max_changes) {
+      out += "  ... and " + std::to_string(r.plan.size() - max_changes) + " more (use --json for all)\n";
+      break;
+    }
+    switch (ch.op) {
+      case core::Op::kCreate:
+        out += "  + create " + ch.key + " " + short_json(ch.payload) + "\n";
+        break;
+      case core::Op::kUpdate: {
+        out += "  ~ update " + ch.key + (ch.target_id.empty() ? "" : " (id " + ch.target_id + ")") + ":";
+        const char* sep = " ";
+        for (const auto& f : ch.changed_fields) {
+          const auto before = ch.previous.is_object() && ch.previous.contains(f) ? short_json(ch.previous[f]) : "-";
+          const auto after = ch.payload.contains(f) ? short_json(ch.payload[f]) : "-";
+          out += sep + f + " " + before + " -> " + after;
+          sep = "; ";
+        }
+        out += "\n";
+        break;
+      }
+      case core::Op::kDetach:
+        out += "  - detach " + ch.key + (ch.target_id.empty() ? "" : " (id " + ch.target_id + ")") +
+               (r.outcome == RunOutcome::kBlocked ? "  [blocked by max_detach]" : "") + "\n";
+        break;
+    }
+  }
+  if (r.plan.empty()) out += "  (no changes)\n";
+  out += format_summary(r);
+  return out;
+}
+
+nlohmann::json report_to_json(const RunReport& r, bool with_plan) {
+  nlohmann::json j = {{"job", r.job},
+                      {"mode", mode_name(r)},
+                      {"dry_run", r.dry_run},
+                      {"outcome", to_string(r.outcome)},
+                      {"pull_complete", r.pull_complete},
+                      {"duration_ms", r.duration.count()},
+                      {"snapshot_before", r.snapshot_before},
+                      {"snapshot_after", r.snapshot_after},
+                      {"counts", r.counts.to_json()}};
+  if (!r.error.empty()) j["error"] = r.error;
+  if (!r.pull_note.empty()) j["note"] = r.pull_note;
+  if (!r.blocked_note.empty()) j["blocked"] = r.blocked_note;
+  if (r.run_id) j["run_id"] = r.run_id;
+  auto& problems = j["problems"] = nlohmann::json::array();
+  for (const auto& p : r.problems) {
+    problems.push_back(
+        {{"key", p.key}, {"origin", p.origin}, {"stage", p.stage}, {"outcome", p.outcome}, {"message", p.message}});
+  }
+  if (with_plan) {
+    auto& changes = j["changes"] = nlohmann::json::array();
+    for (const auto& ch : r.plan) {
+      nlohmann::json c = {{"op", core::to_string(ch.op)}, {"key", ch.key}};
+      if (!ch.target_id.empty()) c["target_id"] = ch.target_id;
+      if (ch.op != core::Op::kDetach) c["payload"] = ch.payload;
+      if (ch.op == core::Op::kUpdate) {
+        c["changed_fields"] = ch.changed_fields;
+        c["before"] = ch.previous;
+      }
+      if (ch.op == core::Op::kDetach && r.outcome == RunOutcome::kBlocked) c["blocked"] = true;
+      changes.push_back(std::move(c));
+    }
+  }
+  return j;
+}
+
+}  // namespace dirsync::engine

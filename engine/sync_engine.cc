@@ -1,0 +1,341 @@
+#include "engine/sync_engine.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/diff.h"
+
+namespace dirsync::engine {
+
+using core::Change;
+using core::Op;
+using core::OutcomeKind;
+
+nlohmann::json Counts::to_json() const {
+  return {{"source_records", source_records}, {"source_issues", source_issues}, {"mapping_errors", mapping_errors},
+          {"unchanged", unchanged},           {"created", created},             {"updated", updated},
+          {"detached", detached},             {"rejected", rejected},           {"retry", retry},
+          {"unknown", unknown},               {"detach_planned", detach_planned}};
+}
+
+const char* to_string(RunOutcome outcome) {
+  switch (outcome) {
+    case RunOutcome::kOk: return "ok";
+    case RunOutcome::kPartial: return "partial";
+    case RunOutcome::kBlocked: return "blocked";
+    case RunOutcome::kFailed: return "failed";
+  }
+  return "?";
+}
+
+// Collects changes per operation and sends a batch when it is full. After each
+// batch, the acknowledged changes go to the snapshot in one transaction.
+class SyncEngine::Batcher {
+ public:
+  Batcher(SyncEngine& engine, RunReport& report, bool dry_run)
+      : engine_(engine), report_(report), dry_run_(dry_run),
+        batch_size_(std::max<std::size_t>(1, engine.target_.batch_size())) {}
+
+  void add(Change change) {
+    if (failed_) return;
+    auto& queue = queues_[static_cast<int>(change.op)];
+    queue.push_back(std::move(change));
+    if (queue.size() >= batch_size_) flush(queue);
+  }
+
+  void flush_all() {
+    for (auto& queue : queues_) {
+      if (!queue.empty()) flush(queue);
+    }
+  }
+
+  bool failed() const { return failed_; }
+
+ private:
+  void flush(std::vector<Change>& queue) {
+    std::vector<Change> batch;
+    batch.swap(queue);
+    if (failed_) return;
+    if (dry_run_) {
+      for (auto& change : batch) count_applied(change.op);
+      report_.plan.insert(report_.plan.end(), std::make_move_iterator(batch.begin()),
+                          std::make_move_iterator(batch.end()));
+      return;
+    }
+    auto result = engine_.target_.apply(batch);
+    if (!result) {
+      fail(std::string(core::to_string(result.error().kind)) + ": " + result.error().message);
+      return;
+    }
+    const auto& outcomes = result.value();
+    if (outcomes.size() != batch.size()) {
+      // A broken connector must never move the snapshot on a guess.
+      fail("target '" + engine_.job_.target + "' returned " + std::to_string(outcomes.size()) + " outcomes for " +
+           std::to_string(batch.size()) + " changes; nothing of that batch was recorded");
+      return;
+    }
+    std::vector<state::SnapshotWrite> writes;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      Change& change = batch[i];
+      const core::Outcome& outcome = outcomes[i];
+      switch (outcome.kind) {
+        case OutcomeKind::kApplied: {
+          state::SnapshotWrite write{change.key, std::nullopt};
+          if (change.op != Op::kDetach) {
+            core::SnapshotEntry entry;
+            entry.hash = change.hash;
+            entry.target_id = change.op == Op::kCreate ? outcome.target_id : change.target_id;
+            if (change.op == Op::kUpdate && !outcome.target_id.empty()) entry.target_id = outcome.target_id;
+            entry.payload = std::move(change.payload);
+            write.entry = std::move(entry);
+          }
+          writes.push_back(std::move(write));
+          pending_applied_.push_back(change.op);
+          break;
+        }
+        case OutcomeKind::kRejected:
+          ++report_.counts.rejected;
+          problem(change, "rejected", outcome.message);
+          break;
+        case OutcomeKind::kRetry:
+          ++report_.counts.retry;
+          problem(change, "retry", outcome.message);
+          break;
+        case OutcomeKind::kUnknown:
+          ++report_.counts.unknown;
+          problem(change, "unknown", outcome.message);
+          break;
+      }
+    }
+    if (!writes.empty()) {
+      auto committed = engine_.store_.commit(engine_.job_.name, writes);
+      if (!committed) {
+        pending_applied_.clear();
+        fail("state error: the target applied " + std::to_string(writes.size()) +
+             " changes but the snapshot could not record them: " + committed.error().message);
+        return;
+      }
+    }
+    for (Op op : pending_applied_) count_applied(op);
+    pending_applied_.clear();
+    if (engine_.progress_) {
+      engine_.progress_("pushed " + std::to_string(batch.size()) + " " + core::to_string(batch.front().op) +
+                        (batch.size() == 1 ? "" : "s") + " (created " + std::to_string(report_.counts.created) +
+                        ", updated " + std::to_string(report_.counts.updated) + ", detached " +
+                        std::to_string(report_.counts.detached) + ")");
+    }
+  }
+
+  void count_applied(Op op) {
+    switch (op) {
+      case Op::kCreate: ++report_.counts.created; break;
+      case Op::kUpdate: ++report_.counts.updated; break;
+      case Op::kDetach: ++report_.counts.detached; break;
+    }
+  }
+
+  void problem(const Change& change, const char* outcome, const std::string& message) {
+    report_.problems.push_back({change.key, {}, core::to_string(change.op), outcome, message});
+  }
+
+  void fail(std::string why) {
+    failed_ = true;
+    report_.outcome = RunOutcome::kFailed;
+    if (report_.error.empty()) report_.error = std::move(why);
+    for (auto& queue : queues_) queue.clear();
+  }
+
+  SyncEngine& engine_;
+  RunReport& report_;
+  const bool dry_run_;
+  const std::size_t batch_size_;
+  std::vector<Change> queues_[3];
+  std::vector<Op> pending_applied_;
+  bool failed_ = false;
+};
+
+SyncEngine::SyncEngine(const config::Config& config, const config::JobConfig& job, state::StateStore& store,
+                       core::Source& source, core::Target& target, core::Mapping mapping)
+    : config_(config), job_(job), store_(store), source_(source), target_(target), mapping_(std::move(mapping)) {}
+
+std::size_t SyncEngine::detach_limit(const config::DetachGuard& guard, std::size_t snapshot_size) {
+  const auto by_percent =
+      static_cast<std::size_t>(std::floor(guard.max_percent * static_cast<double>(snapshot_size) / 100.0));
+  return std::max(guard.floor, std::min(guard.max_count, by_percent));
+}
+
+RunReport SyncEngine::run(const RunOptions& options) {
+  // Reads from the state store throw StateError (they have no error channel);
+  // a run that meets one fails as a whole, with the snapshot as last committed.
+  try {
+    return run_unguarded(options);
+  } catch (const state::StateError& e) {
+    RunReport report;
+    report.job = job_.name;
+    report.mode = options.mode;
+    report.dry_run = options.dry_run;
+    report.outcome = RunOutcome::kFailed;
+    report.error = std::string("state error: ") + e.what();
+    return report;
+  }
+}
+
+RunReport SyncEngine::run_unguarded(const RunOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto started_wall = std::chrono::system_clock::now();
+  RunReport report;
+  report.job = job_.name;
+  report.mode = options.mode;
+  report.dry_run = options.dry_run;
+  auto finish = [&] {
+    report.duration =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  };
+
+  // A dry run reads a consistent view and writes nothing, so it needs no lock.
+  std::unique_ptr<state::JobLock> lock;
+  if (!options.dry_run) {
+    auto acquired = state::JobLock::acquire(store_.dir(), job_.name);
+    if (!acquired) {
+      report.outcome = RunOutcome::kFailed;
+      report.error = acquired.error().message;
+      finish();
+      return report;
+    }
+    lock = std::move(acquired).value();
+  }
+
+  report.snapshot_before = store_.snapshot_size(job_.name);
+  auto reader = store_.reader(job_.name);
+  Batcher batcher(*this, report, options.dry_run);
+  core::SeenKeys seen;
+  bool unreadable_key = false;
+  bool reached_end = false;
+  const bool resync = options.mode == Mode::kResync;
+
+  auto pull = source_.start();
+  if (!pull) {
+    report.outcome = RunOutcome::kFailed;
+    report.error = "source '" + job_.source + "' failed: " + pull.error().message;
+  } else {
+    while (!batcher.failed()) {
+      auto page = pull.value()->next();
+      if (!page) {
+        report.outcome = RunOutcome::kFailed;
+        report.error = "source '" + job_.source + "' failed mid-pull: " + page.error().message;
+        break;
+      }
+      for (auto& issue : page->issues) {
+        ++report.counts.source_issues;
+        if (issue.key.empty()) unreadable_key = true;
+        else seen.add(issue.key);  // a bad row protects its key from detach
+        report.problems.push_back({issue.key, issue.origin, "source", "invalid", issue.message});
+      }
+      for (auto& record : page->records) {
+        ++report.counts.source_records;
+        seen.add(record.key);
+        auto payload = mapping_.apply(record);
+        if (!payload) {
+          ++report.counts.mapping_errors;
+          report.problems.push_back({record.key, record.origin, "mapping", "invalid", payload.error().message});
+          continue;
+        }
+        auto change = core::diff_record(record.key, std::move(payload).value(), reader->find(record.key), resync);
+        if (!change) {
+          ++report.counts.unchanged;
+          continue;
+        }
+        batcher.add(std::move(*change));
+      }
+      if (page->last) {
+        reached_end = true;
+        break;
+      }
+      reader->refresh();
+      if (progress_) progress_("pulled " + std::to_string(report.counts.source_records) + " records");
+    }
+  }
+  batcher.flush_all();
+  seen.seal();
+
+  report.pull_complete = reached_end && !unreadable_key;
+  if (!reached_end) {
+    report.pull_note = "the source pull did not complete: no detaches computed";
+  } else if (unreadable_key) {
+    report.pull_note = "some source rows had no readable key: the pull counts as incomplete and no detaches were "
+                       "computed";
+  }
+
+  // Zero records over a populated snapshot is a broken source, not everyone leaving.
+  if (reached_end && seen.size() == 0 && report.snapshot_before > 0 && report.outcome != RunOutcome::kFailed) {
+    report.outcome = RunOutcome::kFailed;
+    report.error = "source '" + job_.source + "' returned no records while the snapshot holds " +
+                   std::to_string(report.snapshot_before) + " users; treating that as a failed pull (nothing "
+                   "was detached)";
+  }
+
+  const bool can_detach = report.pull_complete && !batcher.failed() && report.outcome != RunOutcome::kFailed &&
+                          job_.on_missing == config::OnMissing::kDetach;
+  if (can_detach) {
+    std::vector<Change> detaches;
+    reader->refresh();
+    reader->for_each([&](std::string_view key, const core::SnapshotEntry& entry) {
+      if (!seen.contains(key)) {
+        Change change;
+        change.op = Op::kDetach;
+        change.key = std::string(key);
+        change.target_id = entry.target_id;
+        change.previous = entry.payload;
+        change.hash = entry.hash;
+        detaches.push_back(std::move(change));
+      }
+      return true;
+    });
+    report.counts.detach_planned = detaches.size();
+    const std::size_t limit = detach_limit(job_.max_detach, report.snapshot_before);
+    if (job_.max_detach.enabled && detaches.size() > limit) {
+      report.outcome = RunOutcome::kBlocked;
+      report.blocked_note =
+          std::to_string(detaches.size()) + " detaches exceed the limit of " + std::to_string(limit) + " for " +
+          std::to_string(report.snapshot_before) + " users (max_detach: count " +
+          std::to_string(job_.max_detach.max_count) + ", percent " + nlohmann::json(job_.max_detach.max_percent).dump() +
+          ", floor " + std::to_string(job_.max_detach.floor) + "); no detach was applied. Review them with "
+          "'dirsync plan " + job_.name + "', then raise max_detach for the job if they are intended.";
+      if (options.dry_run) {
+        report.plan.insert(report.plan.end(), std::make_move_iterator(detaches.begin()),
+                           std::make_move_iterator(detaches.end()));
+      }
+    } else {
+      for (auto& change : detaches) batcher.add(std::move(change));
+      batcher.flush_all();
+    }
+  } else if (job_.on_missing == config::OnMissing::kIgnore && report.pull_note.empty()) {
+    report.pull_note = "on_missing: ignore — users gone from the source are left in the target";
+  }
+  reader.reset();
+
+  if (report.outcome == RunOutcome::kOk &&
+      (!report.pull_complete || report.counts.rejected || report.counts.retry || report.counts.unknown ||
+       report.counts.source_issues || report.counts.mapping_errors)) {
+    report.outcome = RunOutcome::kPartial;
+  }
+  report.snapshot_after = store_.snapshot_size(job_.name);
+  finish();
+
+  if (!options.dry_run) {
+    state::RunRecord record;
+    record.started_at = std::chrono::duration_cast<std::chrono::seconds>(started_wall.time_since_epoch()).count();
+    record.finished_at =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    record.mode = resync ? "resync" : "sync";
+    record.outcome = to_string(report.outcome);
+    record.message = !report.error.empty() ? report.error : !report.blocked_note.empty() ? report.blocked_note
+                                                                                        : report.pull_note;
+    record.counts = report.counts.to_json();
+    auto id = store_.record_run(job_.name, std::move(record));
+    if (id) report.run_id = id.value();
+  }
+  return report;
+}
+
+}  // namespace dirsync::engine

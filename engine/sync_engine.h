@@ -1,0 +1,117 @@
+#pragma once
+// The sync engine: one run of one job. The CLI calls it today; the daemon's
+// scheduler and control socket will call the same `run`.
+//
+// A run streams: source pages → mapping → diff against the snapshot → batches
+// to the target. After each batch the changes the target acknowledged are
+// committed to the snapshot in one LMDB transaction; nothing else moves it.
+// Detaches are computed only after a complete pull, and only if the detach
+// guard allows them.
+//
+// Thread safety: a SyncEngine runs one job at a time; different jobs may run on
+// different engines concurrently (they share the StateStore).
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+#include "core/change.h"
+#include "core/mapping.h"
+#include "core/source.h"
+#include "core/target.h"
+#include "state/state_store.h"
+
+namespace dirsync::engine {
+
+enum class Mode {
+  kSync,    // push what changed
+  kResync,  // push every current record again, in the way the target allows
+};
+
+struct RunOptions {
+  Mode mode = Mode::kSync;
+  bool dry_run = false;  // compute the plan; touch neither the target nor the snapshot
+};
+
+// One record that did not make it, with the reason.
+struct Problem {
+  std::string key;      // may be empty (a source row whose key could not be read)
+  std::string origin;   // "users.csv:12", when known
+  std::string stage;    // "source", "mapping", or the operation: "create", "update", "detach"
+  std::string outcome;  // "invalid", "rejected", "retry", "unknown"
+  std::string message;
+};
+
+struct Counts {
+  std::size_t source_records = 0;  // records the source yielded
+  std::size_t source_issues = 0;   // rows the source reported as bad
+  std::size_t mapping_errors = 0;
+  std::size_t unchanged = 0;
+  std::size_t created = 0;
+  std::size_t updated = 0;
+  std::size_t detached = 0;
+  std::size_t rejected = 0;
+  std::size_t retry = 0;
+  std::size_t unknown = 0;
+  std::size_t detach_planned = 0;  // detaches computed after a complete pull
+  nlohmann::json to_json() const;
+};
+
+enum class RunOutcome {
+  kOk,       // everything planned was applied
+  kPartial,  // the run finished, but some records were not applied or the pull was incomplete
+  kBlocked,  // the detach guard blocked this run's detaches (creates/updates still went out)
+  kFailed,   // the run stopped: source, auth, target or state error, or a guard
+};
+const char* to_string(RunOutcome outcome);
+
+struct RunReport {
+  std::string job;
+  Mode mode = Mode::kSync;
+  bool dry_run = false;
+  RunOutcome outcome = RunOutcome::kOk;
+  std::string error;          // kFailed: why
+  bool pull_complete = false;
+  std::string pull_note;      // why detaches were not computed, when they were not
+  std::string blocked_note;   // kBlocked: the numbers
+  std::size_t snapshot_before = 0;
+  std::size_t snapshot_after = 0;
+  Counts counts;
+  std::vector<Problem> problems;
+  std::vector<core::Change> plan;  // dry runs: every change that would be pushed
+  std::chrono::milliseconds duration{0};
+  std::uint64_t run_id = 0;
+};
+
+// Progress notices for logs (and the daemon's STATUS=): free text, no secrets.
+using ProgressFn = std::function<void(const std::string&)>;
+
+class SyncEngine {
+ public:
+  SyncEngine(const config::Config& config, const config::JobConfig& job, state::StateStore& store,
+             core::Source& source, core::Target& target, core::Mapping mapping);
+  void on_progress(ProgressFn fn) { progress_ = std::move(fn); }
+
+  // Runs the job once. Never throws for runtime failures: they are in the report.
+  RunReport run(const RunOptions& options);
+
+  // The detach limit for a snapshot of `snapshot_size` users (see config::DetachGuard).
+  static std::size_t detach_limit(const config::DetachGuard& guard, std::size_t snapshot_size);
+
+ private:
+  class Batcher;
+  RunReport run_unguarded(const RunOptions& options);
+  const config::Config& config_;
+  const config::JobConfig& job_;
+  state::StateStore& store_;
+  core::Source& source_;
+  core::Target& target_;
+  core::Mapping mapping_;
+  ProgressFn progress_;
+};
+
+}  // namespace dirsync::engine

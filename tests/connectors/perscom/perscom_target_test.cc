@@ -1,0 +1,351 @@
+// The PERSCOM target over loopback HTTP against the PERSCOM test server.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "connectors/targets/perscom/perscom_target.h"
+#include "tests/support/perscom_test_server.h"
+
+namespace dirsync::targets {
+namespace {
+
+using core::Change;
+using core::Op;
+using core::OutcomeKind;
+using nlohmann::json;
+using std::chrono::milliseconds;
+using testing::ErrorStyle;
+using testing::Fault;
+using testing::PerscomTestServer;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+Change create(const std::string& name, const std::string& email, json extra = json::object()) {
+  Change c;
+  c.op = Op::kCreate;
+  c.key = email;
+  c.payload = {{"name", name}, {"email", email}};
+  c.payload.update(extra);
+  return c;
+}
+
+Change update(std::int64_t id, json payload, std::vector<std::string> changed, bool resync = false) {
+  Change c;
+  c.op = Op::kUpdate;
+  c.key = "k" + std::to_string(id);
+  c.target_id = std::to_string(id);
+  c.payload = std::move(payload);
+  c.changed_fields = std::move(changed);
+  c.resync = resync;
+  return c;
+}
+
+Change detach(std::int64_t id) {
+  Change c;
+  c.op = Op::kDetach;
+  c.key = "k" + std::to_string(id);
+  c.target_id = std::to_string(id);
+  return c;
+}
+
+class PerscomTargetTest : public ::testing::Test {
+ protected:
+  void SetUp() override { server_.start(); }
+
+  config::PerscomTargetSettings settings(const std::string& token = "test-token") {
+    config::PerscomTargetSettings s;
+    s.base_url = server_.base_url();
+    s.api_version = "v2";
+    s.token = core::Secret(token, "${env:PERSCOM_TOKEN}");
+    s.batch_size = 100;
+    s.http.connect_timeout = milliseconds(2000);
+    s.http.timeout = milliseconds(5000);
+    s.http.max_attempts = 4;
+    return s;
+  }
+
+  std::unique_ptr<PerscomTarget> target(config::PerscomTargetSettings s) {
+    return std::make_unique<PerscomTarget>(
+        std::move(s), [this](milliseconds d) { sleeps_.push_back(d); }, nullptr, [] { return 0.5; });
+  }
+  std::unique_ptr<PerscomTarget> target() { return target(settings()); }
+
+  std::size_t count(const std::string& method) const {
+    std::size_t n = 0;
+    for (const auto& r : server_.request_log()) n += r.method == method;
+    return n;
+  }
+
+  PerscomTestServer server_;
+  std::vector<milliseconds> sleeps_;
+};
+
+TEST_F(PerscomTargetTest, CreatesABatchAndReturnsTheIdsPerscomGave) {
+  server_.add_user({{"name", "Existing"}, {"email", "old@x.org"}});  // so that ids do not start at 1
+  const std::vector<Change> batch = {create("Ann", "Ann@X.org", {{"rank_id", 3}}), create("Bob", "bob@x.org")};
+  auto result = target()->apply(batch);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  ASSERT_EQ(result->size(), 2u);
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kApplied);
+  EXPECT_EQ(result.value()[0].target_id, "2");
+  EXPECT_EQ(result.value()[1].target_id, "3");
+  EXPECT_EQ(server_.find_user_by_email("ann@x.org")["rank_id"], 3);
+  EXPECT_EQ(server_.request_count(), 1u);
+}
+
+TEST_F(PerscomTargetTest, StopsWithAnAuthenticationErrorWhenTheTokenIsRefused) {
+  auto result = target(settings("wrong-token-value"))->apply(std::vector<Change>{create("Ann", "ann@x.org")});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().kind, core::ErrorKind::kAuth);
+  EXPECT_EQ(result.error().message, "PERSCOM refused the token (HTTP 401): Unauthenticated.");
+  EXPECT_THAT(result.error().message, Not(HasSubstr("wrong-token-value")));
+  EXPECT_EQ(server_.request_count(), 1u) << "no retry of a 401";
+}
+
+TEST_F(PerscomTargetTest, IsolatesInvalidRecordsAndPushesTheRest) {
+  server_.add_user({{"name", "Old"}, {"email", "taken@x.org"}});
+  const std::vector<Change> batch = {create("A", "a@x.org"),     create("B", "taken@x.org"),
+                                     create("C", "c@x.org"),     create("D", "not-an-email"),
+                                     create("E", "e@x.org"),     create("F", "f@x.org", {{"unit_id", "ten"}}),
+                                     create("G", "g@x.org")};
+  auto result = target()->apply(batch);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  const auto& o = result.value();
+  ASSERT_EQ(o.size(), 7u);
+  for (std::size_t i : {0u, 2u, 4u, 6u}) EXPECT_EQ(o[i].kind, OutcomeKind::kApplied) << i;
+  EXPECT_EQ(o[1].kind, OutcomeKind::kRejected);
+  EXPECT_EQ(o[1].message, "The resources.1.email has already been taken.");
+  EXPECT_EQ(o[3].kind, OutcomeKind::kRejected);
+  EXPECT_EQ(o[3].message, "The resources.2.email field must be a valid email address.")
+      << "PERSCOM numbers the records of the request it was sent: the re-sent rest";
+  EXPECT_EQ(o[5].kind, OutcomeKind::kRejected);
+  EXPECT_EQ(o[5].message, "The resources.3.unit_id field must be an integer.");
+  EXPECT_EQ(server_.users().size(), 5u);
+  for (const char* email : {"a@x.org", "c@x.org", "e@x.org", "g@x.org"}) {
+    EXPECT_FALSE(server_.find_user_by_email(email).is_null()) << email;
+  }
+  EXPECT_EQ(count("POST"), 4u) << "PERSCOM names one error per answer: one round per invalid record";
+}
+
+TEST_F(PerscomTargetTest, IsolatesEveryNamedRecordInOneRoundWithLaravelErrors) {
+  server_.set_error_style(ErrorStyle::kLaravel);
+  server_.add_user({{"name", "Old"}, {"email", "taken@x.org"}});
+  const std::vector<Change> batch = {create("A", "a@x.org"), create("B", "taken@x.org"), create("C", "c@x.org"),
+                                     create("D", "not-an-email")};
+  auto result = target()->apply(batch);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kApplied);
+  EXPECT_EQ(result.value()[1].message, "The resources.1.email has already been taken.");
+  EXPECT_EQ(result.value()[2].kind, OutcomeKind::kApplied);
+  EXPECT_EQ(result.value()[3].message, "The resources.3.email field must be a valid email address.");
+  EXPECT_EQ(count("POST"), 2u);
+}
+
+TEST_F(PerscomTargetTest, RejectsBothUsersThatShareAnEmailAndPushesTheOthers) {
+  server_.set_error_style(ErrorStyle::kLaravel);
+  const std::vector<Change> batch = {create("A", "same@x.org"), create("B", "b@x.org"), create("C", "SAME@x.org")};
+  auto result = target()->apply(batch);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kRejected);
+  EXPECT_EQ(result.value()[1].kind, OutcomeKind::kApplied);
+  EXPECT_EQ(result.value()[2].kind, OutcomeKind::kRejected);
+  EXPECT_THAT(result.value()[2].message, HasSubstr("duplicate value"));
+}
+
+TEST_F(PerscomTargetTest, PatchesOnlyTheChangedFieldsSoTheUsersOwnEmailIsNotRefused) {
+  const auto id = server_.add_user({{"name", "Ann"}, {"email", "ann@x.org"}, {"rank_id", 1}});
+  auto result = target()->apply(
+      std::vector<Change>{update(id, {{"name", "Ann B"}, {"email", "ann@x.org"}, {"rank_id", 2}}, {"name", "rank_id"})});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kApplied) << result.value()[0].message;
+  EXPECT_EQ(result.value()[0].target_id, std::to_string(id));
+  EXPECT_EQ(server_.users()[0]["name"], "Ann B");
+  EXPECT_EQ(server_.users()[0]["rank_id"], 2);
+  EXPECT_EQ(json::parse(server_.request_log()[0].body),
+            json({{"resources", {{std::to_string(id), {{"name", "Ann B"}, {"rank_id", 2}}}}}}));
+}
+
+TEST_F(PerscomTargetTest, ResyncsEveryFieldButTheEmail) {
+  const auto id = server_.add_user({{"name", "Drifted"}, {"email", "ann@x.org"}, {"rank_id", 9}});
+  auto result =
+      target()->apply(std::vector<Change>{update(id, {{"name", "Ann"}, {"email", "ann@x.org"}, {"rank_id", 2}}, {}, true)});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kApplied) << result.value()[0].message;
+  EXPECT_EQ(server_.users()[0]["name"], "Ann");
+  EXPECT_EQ(server_.users()[0]["rank_id"], 2);
+}
+
+TEST_F(PerscomTargetTest, RejectsAnEmailChangeToAnotherUsersEmailAndUpdatesTheRest) {
+  const auto ann = server_.add_user({{"name", "Ann"}, {"email", "ann@x.org"}});
+  const auto bob = server_.add_user({{"name", "Bob"}, {"email", "bob@x.org"}});
+  auto result = target()->apply(std::vector<Change>{update(ann, {{"name", "Ann"}, {"email", "bob@x.org"}}, {"email"}),
+                                                    update(bob, {{"name", "Bobby"}, {"email", "bob@x.org"}}, {"name"})});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kRejected);
+  EXPECT_EQ(result.value()[0].message, "The resources." + std::to_string(ann) + ".email has already been taken.");
+  EXPECT_EQ(result.value()[1].kind, OutcomeKind::kApplied);
+  EXPECT_EQ(server_.find_user_by_email("bob@x.org")["name"], "Bobby");
+}
+
+TEST_F(PerscomTargetTest, ReportsAPatchOfAnIdPerscomDoesNotHave) {
+  const auto id = server_.add_user({{"name", "Ann"}, {"email", "ann@x.org"}});
+  auto result = target()->apply(
+      std::vector<Change>{update(id, {{"name", "A"}}, {"name"}), update(4242, {{"name", "Ghost"}}, {"name"})});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kApplied);
+  EXPECT_EQ(result.value()[1].kind, OutcomeKind::kRejected);
+  EXPECT_EQ(result.value()[1].message, "user id 4242 does not exist in PERSCOM");
+}
+
+TEST_F(PerscomTargetTest, DeletesUsersAndCountsAMissingOneAsAlreadyAbsent) {
+  const auto ann = server_.add_user({{"name", "Ann"}, {"email", "ann@x.org"}});
+  server_.add_user({{"name", "Bob"}, {"email", "bob@x.org"}});
+  auto result = target()->apply(std::vector<Change>{detach(ann), detach(4242)});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kApplied);
+  EXPECT_EQ(result.value()[1].kind, OutcomeKind::kApplied);
+  EXPECT_EQ(result.value()[1].message, "already absent");
+  ASSERT_EQ(server_.users().size(), 1u);
+  EXPECT_EQ(server_.users()[0]["email"], "bob@x.org");
+  EXPECT_EQ(json::parse(server_.request_log()[0].body), json({{"resources", {ann, 4242}}}));
+}
+
+TEST_F(PerscomTargetTest, WaitsOutA429ForItsRetryAfterThroughTheInjectedSleeper) {
+  server_.inject(Fault::k429, 1, 7);
+  auto result = target()->apply(std::vector<Change>{create("Ann", "ann@x.org")});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kApplied);
+  EXPECT_THAT(sleeps_, ElementsAre(milliseconds(7000)));
+  EXPECT_EQ(count("POST"), 2u);
+  EXPECT_EQ(server_.users().size(), 1u);
+}
+
+TEST_F(PerscomTargetTest, CapsAnExcessiveRetryAfter) {
+  auto s = settings();
+  s.http.retry_after_max = milliseconds(30'000);
+  server_.inject(Fault::k503, 1, 3600);
+  auto result = target(s)->apply(std::vector<Change>{detach(1)});
+  ASSERT_TRUE(result.ok());
+  EXPECT_THAT(sleeps_, ElementsAre(milliseconds(30'000)));
+}
+
+TEST_F(PerscomTargetTest, AsksToRetryLaterWhenRateLimitsOutlastTheAttempts) {
+  server_.inject(Fault::k429, 10, 1);
+  auto result = target()->apply(std::vector<Change>{create("Ann", "ann@x.org")});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kRetry);
+  EXPECT_EQ(count("POST"), 4u);
+  EXPECT_EQ(sleeps_.size(), 3u);
+}
+
+TEST_F(PerscomTargetTest, NeverResendsACreateAfterA500) {
+  server_.inject(Fault::k500);
+  auto result = target()->apply(std::vector<Change>{create("Ann", "ann@x.org"), create("Bob", "bob@x.org")});
+  ASSERT_TRUE(result.ok());
+  for (const auto& o : result.value()) {
+    EXPECT_EQ(o.kind, OutcomeKind::kUnknown);
+    EXPECT_THAT(o.message, HasSubstr("not re-sent"));
+  }
+  EXPECT_EQ(count("POST"), 1u) << "the server's log shows one POST";
+  EXPECT_TRUE(sleeps_.empty());
+}
+
+TEST_F(PerscomTargetTest, NeverResendsACreateWhoseAnswerWasLost) {
+  server_.inject(Fault::kCloseAfterApplying);
+  auto result = target()->apply(std::vector<Change>{create("Ann", "ann@x.org")});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kUnknown);
+  EXPECT_EQ(count("POST"), 1u);
+  EXPECT_EQ(server_.users().size(), 1u) << "it was created: a re-send would have made a duplicate";
+}
+
+TEST_F(PerscomTargetTest, CallsAnUnreadableCreateAnswerUnknown) {
+  server_.inject(Fault::kMalformedJson);
+  auto result = target()->apply(std::vector<Change>{create("Ann", "ann@x.org")});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kUnknown);
+  EXPECT_EQ(count("POST"), 1u);
+}
+
+TEST_F(PerscomTargetTest, RetriesAPatchAfterA500) {
+  const auto id = server_.add_user({{"name", "Ann"}, {"email", "ann@x.org"}});
+  server_.inject(Fault::k500, 2);
+  auto result = target()->apply(std::vector<Change>{update(id, {{"name", "Ann B"}}, {"name"})});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kApplied);
+  EXPECT_EQ(count("PATCH"), 3u);
+  EXPECT_THAT(sleeps_, ElementsAre(milliseconds(250), milliseconds(500))) << "half of the cap: jitter fixed at 0.5";
+}
+
+TEST_F(PerscomTargetTest, RetriesADeleteWhoseConnectionDropped) {
+  const auto id = server_.add_user({{"name", "Ann"}, {"email", "ann@x.org"}});
+  server_.inject(Fault::kClose);
+  auto result = target()->apply(std::vector<Change>{detach(id)});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kApplied);
+  EXPECT_TRUE(server_.users().empty());
+}
+
+TEST_F(PerscomTargetTest, SendsTheTenantHeaderWhenConfigured) {
+  server_.require_perscom_id("77");
+  auto refused = target()->apply(std::vector<Change>{create("Ann", "ann@x.org")});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind, core::ErrorKind::kAuth);
+  auto s = settings();
+  s.perscom_id = core::Secret("77", "(literal)");
+  auto result = target(s)->apply(std::vector<Change>{create("Ann", "ann@x.org")});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kApplied);
+}
+
+TEST_F(PerscomTargetTest, StopsWithATargetErrorWhenPerscomIsUnreachable) {
+  auto s = settings();
+  server_.stop();
+  auto result = target(s)->apply(std::vector<Change>{create("Ann", "ann@x.org")});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().kind, core::ErrorKind::kTarget);
+  EXPECT_THAT(result.error().message, HasSubstr("PERSCOM is unreachable after 4 attempts"));
+  EXPECT_THAT(result.error().message, Not(HasSubstr("test-token")));
+  EXPECT_EQ(sleeps_.size(), 3u) << "nothing was sent, so even a create is retried";
+}
+
+TEST_F(PerscomTargetTest, UsesTheConfiguredApiVersion) {
+  auto s = settings();
+  s.api_version = "v1";
+  ASSERT_TRUE(target(s)->apply(std::vector<Change>{create("Ann", "ann@x.org")}).ok());
+  EXPECT_EQ(server_.request_log()[0].path, "/v1/users/batch");
+}
+
+TEST_F(PerscomTargetTest, RejectsAChangeWithoutAnIdWithoutSendingIt) {
+  Change c = detach(1);
+  c.target_id.clear();
+  auto result = target()->apply(std::vector<Change>{c});
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kRejected);
+  EXPECT_EQ(server_.request_count(), 0u);
+}
+
+TEST_F(PerscomTargetTest, DeclaresItsCapabilitiesAndClampsTheBatchSize) {
+  auto s = settings();
+  s.batch_size = 5000;
+  auto t = target(s);
+  EXPECT_EQ(t->batch_size(), 1000u);
+  EXPECT_TRUE(t->capabilities().create);
+  EXPECT_TRUE(t->capabilities().update);
+  EXPECT_TRUE(t->capabilities().detach);
+  EXPECT_FALSE(t->capabilities().full_set);
+  EXPECT_EQ(t->capabilities().max_batch, 1000u);
+  EXPECT_EQ(t->describe(), "perscom " + server_.base_url() + "/v2");
+}
+
+TEST(PerscomTargetFactory, BuildsATargetWithoutAnyIo) {
+  config::PerscomTargetSettings s;
+  s.base_url = "https://api.perscom.io";
+  s.token = core::Secret("t", "(literal)");
+  auto t = make_perscom_target(s);
+  EXPECT_EQ(t->describe(), "perscom https://api.perscom.io/v2");
+  EXPECT_EQ(t->batch_size(), 100u);
+}
+
+}  // namespace
+}  // namespace dirsync::targets

@@ -1,0 +1,414 @@
+// The engine's rules, with an in-memory source and a scripted target in front
+// of a real LMDB state store. Connectors are tested against real servers in
+// tests/connectors; here only the engine's decisions are under test.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+
+#include "engine/registry.h"
+#include "engine/sync_engine.h"
+
+namespace dirsync::engine {
+namespace {
+
+using core::Change;
+using core::Op;
+using core::Outcome;
+using nlohmann::json;
+
+core::Record rec(const std::string& key, const std::string& name) {
+  core::Record r;
+  r.key = key;
+  r.set("name", {name});
+  r.origin = "test:" + key;
+  return r;
+}
+
+// A source that serves prepared pages, optionally failing at a page.
+class ListSource : public core::Source {
+ public:
+  std::vector<core::Page> pages;
+  int fail_at_page = -1;  // returns an Error instead of this page
+
+  core::Result<std::unique_ptr<core::Pull>> start() override {
+    class P : public core::Pull {
+     public:
+      explicit P(ListSource& s) : s_(s) {}
+      core::Result<core::Page> next() override {
+        if (static_cast<int>(i_) == s_.fail_at_page) return core::Error{core::ErrorKind::kSource, "connection reset"};
+        core::Page page = i_ < s_.pages.size() ? s_.pages[i_] : core::Page{};
+        ++i_;
+        if (i_ >= s_.pages.size()) page.last = true;
+        return page;
+      }
+
+     private:
+      ListSource& s_;
+      std::size_t i_ = 0;
+    };
+    return std::unique_ptr<core::Pull>(std::make_unique<P>(*this));
+  }
+  std::string describe() const override { return "list"; }
+
+  void set_records(std::vector<core::Record> records, std::size_t page_size = 2) {
+    pages.clear();
+    for (std::size_t i = 0; i < records.size(); i += page_size) {
+      core::Page p;
+      for (std::size_t j = i; j < std::min(records.size(), i + page_size); ++j) p.records.push_back(records[j]);
+      pages.push_back(std::move(p));
+    }
+    if (pages.empty()) pages.emplace_back();
+  }
+};
+
+// A target that records what it was sent and answers from a script (default: applied).
+class ScriptedTarget : public core::Target {
+ public:
+  std::vector<Change> sent;
+  std::size_t calls = 0;
+  std::map<std::string, Outcome> outcome_for;  // by key
+  std::optional<core::Error> error;
+  bool short_answer = false;
+  std::size_t batch = 2;
+  int next_id = 100;
+
+  const core::Capabilities& capabilities() const override { return caps_; }
+  const std::vector<core::FieldSpec>& fields() const override { return fields_; }
+  std::size_t batch_size() const override { return batch; }
+  std::string describe() const override { return "scripted"; }
+  core::Result<std::vector<Outcome>> apply(std::span<const Change> changes) override {
+    ++calls;
+    if (error) return *error;
+    std::vector<Outcome> out;
+    for (const auto& c : changes) {
+      sent.push_back(c);
+      auto it = outcome_for.find(c.key);
+      if (it != outcome_for.end()) out.push_back(it->second);
+      else out.push_back(Outcome::applied(c.op == Op::kCreate ? std::to_string(next_id++) : ""));
+    }
+    if (short_answer) out.pop_back();
+    return out;
+  }
+  std::size_t count(Op op) const {
+    return static_cast<std::size_t>(std::count_if(sent.begin(), sent.end(), [&](const Change& c) { return c.op == op; }));
+  }
+
+ private:
+  core::Capabilities caps_{true, true, true, false, 1000};
+  std::vector<core::FieldSpec> fields_;
+};
+
+class SyncEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("dirsync-engine-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    cfg_.state_dir = dir_.string();
+    job_.name = "job";
+    job_.source = "src";
+    job_.target = "tgt";
+    job_.max_detach = {500, 10.0, 2, true};
+    auto store = state::StateStore::open(dir_.string());
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    store_ = std::move(store).value();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  RunReport run(RunOptions opts = {}) {
+    core::Mapping mapping({{"name", core::Template::parse("{name}"), core::FieldType::kString}});
+    SyncEngine engine(cfg_, job_, *store_, source_, target_, mapping);
+    return engine.run(opts);
+  }
+
+  std::vector<core::Record> users(int n, int from = 1, const std::string& suffix = "") {
+    std::vector<core::Record> out;
+    for (int i = from; i < from + n; ++i) out.push_back(rec("u" + std::to_string(i), "User " + std::to_string(i) + suffix));
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  config::Config cfg_;
+  config::JobConfig job_;
+  std::unique_ptr<state::StateStore> store_;
+  ListSource source_;
+  ScriptedTarget target_;
+};
+
+TEST_F(SyncEngineTest, CreatesEveryNewRecordThenPushesNothingOnRerun) {
+  source_.set_records(users(5));
+  auto first = run();
+  EXPECT_EQ(first.outcome, RunOutcome::kOk);
+  EXPECT_EQ(first.counts.created, 5u);
+  EXPECT_EQ(target_.calls, 3u);  // batches of 2
+  EXPECT_EQ(store_->snapshot_size("job"), 5u);
+  EXPECT_EQ(store_->get("job", "u1")->target_id, "100");
+
+  target_.calls = 0;
+  auto second = run();
+  EXPECT_EQ(second.outcome, RunOutcome::kOk);
+  EXPECT_EQ(second.counts.unchanged, 5u);
+  EXPECT_EQ(second.counts.created + second.counts.updated + second.counts.detached, 0u);
+  EXPECT_EQ(target_.calls, 0u);
+}
+
+TEST_F(SyncEngineTest, UpdatesChangedRecordsWithTheirTargetId) {
+  source_.set_records(users(3));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  auto edited = users(3);
+  edited[1] = rec("u2", "Renamed");
+  source_.set_records(edited);
+  target_.sent.clear();
+  auto report = run();
+  EXPECT_EQ(report.counts.updated, 1u);
+  ASSERT_EQ(target_.sent.size(), 1u);
+  EXPECT_EQ(target_.sent[0].op, Op::kUpdate);
+  EXPECT_EQ(target_.sent[0].target_id, "101");
+  EXPECT_EQ(target_.sent[0].changed_fields, std::vector<std::string>{"name"});
+  EXPECT_EQ(store_->get("job", "u2")->payload, json({{"name", "Renamed"}}));
+  EXPECT_EQ(store_->get("job", "u2")->target_id, "101");
+}
+
+TEST_F(SyncEngineTest, CommitsOnlyAcknowledgedRecords) {
+  source_.set_records(users(4));
+  target_.outcome_for["u2"] = Outcome::rejected("The resources.1.email has already been taken.");
+  target_.outcome_for["u3"] = Outcome::unknown("HTTP 500 after the request was sent");
+  target_.outcome_for["u4"] = Outcome::retry("HTTP 429");
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kPartial);
+  EXPECT_EQ(report.counts.created, 1u);
+  EXPECT_EQ(report.counts.rejected, 1u);
+  EXPECT_EQ(report.counts.unknown, 1u);
+  EXPECT_EQ(report.counts.retry, 1u);
+  EXPECT_EQ(store_->snapshot_size("job"), 1u);
+  EXPECT_TRUE(store_->get("job", "u1"));
+  EXPECT_FALSE(store_->get("job", "u2"));
+  ASSERT_EQ(report.problems.size(), 3u);
+  EXPECT_EQ(report.problems[0].key, "u2");
+  EXPECT_EQ(report.problems[0].message, "The resources.1.email has already been taken.");
+
+  // What was not acknowledged comes back in the next run.
+  target_.outcome_for.clear();
+  target_.sent.clear();
+  auto again = run();
+  EXPECT_EQ(again.counts.created, 3u);
+  EXPECT_EQ(store_->snapshot_size("job"), 4u);
+}
+
+TEST_F(SyncEngineTest, DetachesUsersGoneFromACompletePull) {
+  source_.set_records(users(30));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  auto fewer = users(30);
+  fewer.erase(fewer.begin() + 5);  // u6 leaves
+  source_.set_records(fewer);
+  target_.sent.clear();
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kOk);
+  EXPECT_EQ(report.counts.detached, 1u);
+  ASSERT_EQ(target_.sent.size(), 1u);
+  EXPECT_EQ(target_.sent[0].op, Op::kDetach);
+  EXPECT_EQ(target_.sent[0].key, "u6");
+  EXPECT_EQ(target_.sent[0].target_id, "105");
+  EXPECT_FALSE(store_->get("job", "u6"));
+  EXPECT_EQ(store_->snapshot_size("job"), 29u);
+}
+
+TEST_F(SyncEngineTest, FailedPullDetachesNothingButKeepsWhatWasPushed) {
+  source_.set_records(users(10));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  // The new pull has only two pages' worth before the source fails.
+  auto partial = users(4);
+  partial.push_back(rec("new1", "Newcomer"));
+  source_.set_records(partial);
+  source_.pages.emplace_back();  // a page that will fail
+  source_.fail_at_page = 3;
+  target_.sent.clear();
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kFailed);
+  EXPECT_EQ(report.error, "source 'src' failed mid-pull: connection reset");
+  EXPECT_FALSE(report.pull_complete);
+  EXPECT_EQ(target_.count(Op::kDetach), 0u);
+  EXPECT_EQ(report.counts.created, 1u);  // the newcomer still went out
+  EXPECT_EQ(store_->snapshot_size("job"), 11u);
+}
+
+TEST_F(SyncEngineTest, SourceThatCannotStartFailsTheRun) {
+  source_.set_records(users(3));
+  source_.fail_at_page = 0;
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kFailed);
+  EXPECT_EQ(target_.calls, 0u);
+}
+
+TEST_F(SyncEngineTest, RowWithUnreadableKeyMakesThePullIncomplete) {
+  source_.set_records(users(10));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  source_.set_records(users(5));
+  source_.pages[0].issues.push_back({"", "users.csv:7", "row has 2 fields, expected 4"});
+  target_.sent.clear();
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kPartial);
+  EXPECT_FALSE(report.pull_complete);
+  EXPECT_EQ(target_.count(Op::kDetach), 0u);
+  EXPECT_EQ(store_->snapshot_size("job"), 10u);
+  EXPECT_EQ(report.problems.at(0).origin, "users.csv:7");
+}
+
+TEST_F(SyncEngineTest, BadRowWithReadableKeyProtectsThatKeyOnly) {
+  source_.set_records(users(30));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  auto rest = users(28);  // u29 and u30 are gone ...
+  source_.set_records(rest);
+  source_.pages[0].issues.push_back({"u30", "users.csv:31", "duplicate key 'u30' (also on line 32)"});  // ... u30 is bad
+  target_.sent.clear();
+  auto report = run();
+  EXPECT_TRUE(report.pull_complete);
+  ASSERT_EQ(target_.count(Op::kDetach), 1u);
+  EXPECT_EQ(target_.sent[0].key, "u29");
+  EXPECT_TRUE(store_->get("job", "u30"));
+}
+
+TEST_F(SyncEngineTest, MappingErrorIsReportedAndProtectsTheKey) {
+  source_.set_records(users(3));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  auto recs = users(3);
+  recs[2].attributes.clear();  // u3 lost its name attribute
+  source_.set_records(recs);
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kPartial);
+  EXPECT_EQ(report.counts.mapping_errors, 1u);
+  EXPECT_EQ(report.problems.at(0).message, "field 'name': attribute 'name' is missing");
+  EXPECT_EQ(report.problems.at(0).origin, "test:u3");
+  EXPECT_TRUE(store_->get("job", "u3"));
+  EXPECT_EQ(report.counts.detached, 0u);
+}
+
+TEST_F(SyncEngineTest, EmptyPullOverPopulatedSnapshotIsAFailureNotEveryoneLeaving) {
+  source_.set_records(users(3));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  source_.set_records({});
+  target_.sent.clear();
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kFailed);
+  EXPECT_EQ(report.error,
+            "source 'src' returned no records while the snapshot holds 3 users; treating that as a failed pull "
+            "(nothing was detached)");
+  EXPECT_TRUE(target_.sent.empty());
+  EXPECT_EQ(store_->snapshot_size("job"), 3u);
+}
+
+TEST_F(SyncEngineTest, MaxDetachBlocksEveryDetachButCreatesAndUpdatesStillGoOut) {
+  source_.set_records(users(40));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  // 10 of 40 leave (limit: max(2, min(500, 10% of 40 = 4)) = 4), one joins, one changes.
+  auto next = users(30);
+  next[0] = rec("u1", "Changed");
+  next.push_back(rec("n1", "Newcomer"));
+  source_.set_records(next);
+  target_.sent.clear();
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kBlocked);
+  EXPECT_EQ(report.counts.detach_planned, 10u);
+  EXPECT_EQ(report.counts.detached, 0u);
+  EXPECT_EQ(report.counts.created, 1u);
+  EXPECT_EQ(report.counts.updated, 1u);
+  EXPECT_EQ(target_.count(Op::kDetach), 0u);
+  EXPECT_EQ(store_->snapshot_size("job"), 41u);
+  EXPECT_EQ(report.blocked_note,
+            "10 detaches exceed the limit of 4 for 40 users (max_detach: count 500, percent 10.0, floor 2); no "
+            "detach was applied. Review them with 'dirsync plan job', then raise max_detach for the job if they "
+            "are intended.");
+}
+
+TEST_F(SyncEngineTest, DetachLimitUsesTheFloorForSmallDirectories) {
+  config::DetachGuard g{500, 10.0, 5, true};
+  EXPECT_EQ(SyncEngine::detach_limit(g, 20), 5u);
+  EXPECT_EQ(SyncEngine::detach_limit(g, 1000), 100u);
+  EXPECT_EQ(SyncEngine::detach_limit(g, 100000), 500u);
+}
+
+TEST_F(SyncEngineTest, OnMissingIgnoreNeverDetaches) {
+  job_.on_missing = config::OnMissing::kIgnore;
+  source_.set_records(users(3));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  source_.set_records(users(2));
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kOk);
+  EXPECT_EQ(target_.count(Op::kDetach), 0u);
+  EXPECT_EQ(store_->snapshot_size("job"), 3u);
+}
+
+TEST_F(SyncEngineTest, DryRunTouchesNeitherTargetNorSnapshot) {
+  source_.set_records(users(3));
+  auto report = run({Mode::kSync, true});
+  EXPECT_EQ(report.plan.size(), 3u);
+  EXPECT_EQ(report.counts.created, 3u);
+  EXPECT_EQ(target_.calls, 0u);
+  EXPECT_EQ(store_->snapshot_size("job"), 0u);
+  EXPECT_TRUE(store_->runs("job", 10).empty());
+}
+
+TEST_F(SyncEngineTest, AuthErrorStopsTheJobAndRecordsNothing) {
+  source_.set_records(users(6));
+  target_.error = core::Error{core::ErrorKind::kAuth, "PERSCOM refused the token (HTTP 401): Unauthenticated."};
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kFailed);
+  EXPECT_EQ(report.error, "authentication error: PERSCOM refused the token (HTTP 401): Unauthenticated.");
+  EXPECT_EQ(target_.calls, 1u);  // stopped at the first batch
+  EXPECT_EQ(store_->snapshot_size("job"), 0u);
+  auto runs = store_->runs("job", 1);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].outcome, "failed");
+}
+
+TEST_F(SyncEngineTest, WrongNumberOfOutcomesMovesNothing) {
+  source_.set_records(users(2));
+  target_.short_answer = true;
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kFailed);
+  EXPECT_EQ(report.error, "target 'tgt' returned 1 outcomes for 2 changes; nothing of that batch was recorded");
+  EXPECT_EQ(store_->snapshot_size("job"), 0u);
+}
+
+TEST_F(SyncEngineTest, ResyncPushesEveryRecordAgain) {
+  source_.set_records(users(3));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  target_.sent.clear();
+  auto report = run({Mode::kResync, false});
+  EXPECT_EQ(report.counts.updated, 3u);
+  ASSERT_EQ(target_.sent.size(), 3u);
+  for (const auto& c : target_.sent) {
+    EXPECT_EQ(c.op, Op::kUpdate);
+    EXPECT_TRUE(c.resync);
+  }
+  EXPECT_EQ(store_->runs("job", 1).at(0).mode, "resync");
+}
+
+TEST_F(SyncEngineTest, SecondRunOfTheSameJobIsRefusedWhileOneHoldsTheLock) {
+  auto held = state::JobLock::acquire(dir_.string(), "job");
+  ASSERT_TRUE(held.ok());
+  source_.set_records(users(1));
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kFailed);
+  EXPECT_EQ(report.error, "job 'job' is running (pid " + std::to_string(::getpid()) + ")");
+  EXPECT_EQ(target_.calls, 0u);
+}
+
+TEST_F(SyncEngineTest, RecordsEachRunInTheHistory) {
+  source_.set_records(users(2));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  auto runs = store_->runs("job", 10);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].counts["created"], 0);  // newest first
+  EXPECT_EQ(runs[1].counts["created"], 2);
+  EXPECT_EQ(runs[0].outcome, "ok");
+}
+
+}  // namespace
+}  // namespace dirsync::engine

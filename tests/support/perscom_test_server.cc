@@ -1,0 +1,458 @@
+#include "tests/support/perscom_test_server.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <ctime>
+#include <functional>
+#include <set>
+
+namespace dirsync::testing {
+namespace {
+
+using nlohmann::json;
+using Errors = std::vector<std::pair<std::string, std::string>>;  // validation key, message
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::string now_iso() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1'000'000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[64];
+  std::snprintf(out, sizeof out, "%s.%06lldZ", buf, static_cast<long long>(micros));
+  return out;
+}
+
+ServerResponse json_response(int status, const json& body) {
+  ServerResponse r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+ServerResponse message(int status, const std::string& text) { return json_response(status, {{"message", text}}); }
+
+bool valid_email(const std::string& e) {
+  const auto at = e.find('@');
+  if (at == std::string::npos || at == 0 || e.find('@', at + 1) != std::string::npos) return false;
+  const std::string domain = e.substr(at + 1);
+  if (domain.empty() || domain.front() == '.' || domain.back() == '.' || domain.find('.') == std::string::npos) {
+    return false;
+  }
+  return std::none_of(e.begin(), e.end(), [](unsigned char c) { return std::isspace(c) || c < 0x20; });
+}
+
+// Laravel's `integer` rule accepts integers and integer strings.
+bool is_integer(const json& v) {
+  if (v.is_number_integer() || v.is_number_unsigned()) return true;
+  if (!v.is_string()) return false;
+  const auto& s = v.get_ref<const std::string&>();
+  std::size_t i = (!s.empty() && s[0] == '-') ? 1 : 0;
+  return i < s.size() && std::all_of(s.begin() + static_cast<std::ptrdiff_t>(i), s.end(),
+                                     [](unsigned char c) { return std::isdigit(c); });
+}
+
+// Laravel's `boolean` rule: true, false, 1, 0, "1", "0".
+bool is_boolean(const json& v) {
+  if (v.is_boolean()) return true;
+  if (v.is_number_integer() || v.is_number_unsigned()) return v == 0 || v == 1;
+  if (v.is_string()) return v == "0" || v == "1";
+  return false;
+}
+
+const std::set<std::string>& string_fields() {
+  static const std::set<std::string> s = {"phone_number", "notes"};
+  return s;
+}
+const std::set<std::string>& id_fields() {
+  static const std::set<std::string> s = {"position_id", "rank_id", "specialty_id", "status_id", "unit_id"};
+  return s;
+}
+const std::set<std::string>& date_fields() {
+  static const std::set<std::string> s = {"email_verified_at", "notes_updated_at", "last_seen_at"};
+  return s;
+}
+
+// Rules for one resource, except email uniqueness (needs the store and the batch).
+void validate_fields(const std::string& prefix, const json& r, bool creating, Errors& errs) {
+  auto err = [&](const std::string& field, const std::string& text) {
+    const std::string key = prefix + "." + field;
+    errs.emplace_back(key, "The " + key + " " + text);
+  };
+  for (const char* required : {"name", "email"}) {
+    const auto it = r.find(required);
+    const bool present = it != r.end();
+    if (!present && !creating) continue;  // PATCH: `sometimes`
+    if (!present || it->is_null() || (it->is_string() && it->get<std::string>().empty())) {
+      err(required, "field is required.");
+      continue;
+    }
+    if (!it->is_string()) {
+      err(required, "field must be a string.");
+      continue;
+    }
+    const auto& s = it->get_ref<const std::string&>();
+    if (std::string(required) == "name" && s.size() > 255) {
+      err(required, "field must not be greater than 255 characters.");
+    }
+    if (std::string(required) == "email" && !valid_email(s)) err(required, "field must be a valid email address.");
+  }
+  for (const auto& [field, value] : r.items()) {
+    if (field == "name" || field == "email") continue;
+    if (string_fields().count(field)) {
+      if (!value.is_null() && !value.is_string()) err(field, "field must be a string.");
+    } else if (id_fields().count(field)) {
+      if (!value.is_null() && !is_integer(value)) err(field, "field must be an integer.");
+    } else if (date_fields().count(field)) {
+      if (!value.is_null() && (!value.is_string() || value.get<std::string>().empty())) {
+        err(field, "field must be a valid date.");
+      }
+    } else if (field == "approved") {
+      if (!is_boolean(value)) err(field, "field must be true or false.");
+    } else {
+      err(field, "field is prohibited.");
+    }
+  }
+}
+
+json normalised(const std::string& field, const json& value) {
+  if (field == "approved" && !value.is_boolean()) return value == 1 || value == "1";
+  if (id_fields().count(field) && value.is_string()) return std::stoll(value.get<std::string>());
+  return value;
+}
+
+json new_user(std::int64_t id) {
+  const std::string now = now_iso();
+  return {{"id", id},
+          {"name", nullptr},
+          {"email", nullptr},
+          {"email_verified_at", nullptr},
+          {"phone_number", nullptr},
+          {"position_id", nullptr},
+          {"rank_id", nullptr},
+          {"specialty_id", nullptr},
+          {"status_id", nullptr},
+          {"unit_id", nullptr},
+          {"approved", false},
+          {"online", false},
+          {"notes", nullptr},
+          {"notes_updated_at", nullptr},
+          {"profile_photo_url", nullptr},
+          {"cover_photo_url", nullptr},
+          {"discord_user_id", nullptr},
+          {"timezone", nullptr},
+          {"last_seen_at", nullptr},
+          {"last_assignment_change_date", nullptr},
+          {"last_rank_change_date", nullptr},
+          {"label", nullptr},
+          {"created_at", now},
+          {"updated_at", now}};
+}
+
+// "/v2/users/batch?x=1" → {"v2", "users/batch"}.
+std::pair<std::string, std::string> split_route(const std::string& target) {
+  std::string path = target.substr(0, target.find('?'));
+  if (path.empty() || path[0] != '/') return {};
+  const auto slash = path.find('/', 1);
+  if (slash == std::string::npos) return {path.substr(1), ""};
+  std::string rest = path.substr(slash + 1);
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  return {path.substr(1, slash - 1), rest};
+}
+
+}  // namespace
+
+PerscomTestServer::PerscomTestServer(PerscomServerOptions options)
+    : options_(std::move(options)), http_([this](const ServerRequest& r) { return handle(r); }) {}
+
+PerscomTestServer::~PerscomTestServer() { http_.stop(); }
+
+void PerscomTestServer::start(std::uint16_t port) { http_.start(port); }
+void PerscomTestServer::stop() { http_.stop(); }
+std::uint16_t PerscomTestServer::port() const { return http_.port(); }
+std::string PerscomTestServer::base_url() const { return http_.base_url(); }
+std::size_t PerscomTestServer::connections_accepted() const { return http_.connections_accepted(); }
+
+void PerscomTestServer::set_token(std::string token) {
+  std::lock_guard lock(mu_);
+  options_.token = std::move(token);
+}
+
+void PerscomTestServer::set_error_style(ErrorStyle style) {
+  std::lock_guard lock(mu_);
+  options_.error_style = style;
+}
+
+void PerscomTestServer::require_perscom_id(std::optional<std::string> id) {
+  std::lock_guard lock(mu_);
+  options_.required_perscom_id = std::move(id);
+}
+
+void PerscomTestServer::inject(Fault fault, int count, int retry_after_seconds) {
+  std::lock_guard lock(mu_);
+  for (int i = 0; i < count; ++i) faults_.push_back({fault, retry_after_seconds});
+}
+
+void PerscomTestServer::clear_faults() {
+  std::lock_guard lock(mu_);
+  faults_.clear();
+}
+
+std::int64_t PerscomTestServer::add_user(json user) {
+  std::lock_guard lock(mu_);
+  const std::int64_t id = next_id_++;
+  json stored = new_user(id);
+  for (const auto& [k, v] : user.items()) {
+    if (k != "id") stored[k] = v;
+  }
+  users_[id] = std::move(stored);
+  return id;
+}
+
+json PerscomTestServer::users() const {
+  std::lock_guard lock(mu_);
+  json out = json::array();
+  for (const auto& [id, u] : users_) out.push_back(u);
+  return out;
+}
+
+json PerscomTestServer::find_user_by_email(const std::string& email) const {
+  std::lock_guard lock(mu_);
+  for (const auto& [id, u] : users_) {
+    if (u["email"].is_string() && lower(u["email"].get<std::string>()) == lower(email)) return u;
+  }
+  return nullptr;
+}
+
+std::vector<LoggedRequest> PerscomTestServer::request_log() const {
+  std::lock_guard lock(mu_);
+  return log_;
+}
+
+std::size_t PerscomTestServer::request_count() const {
+  std::lock_guard lock(mu_);
+  return log_.size();
+}
+
+void PerscomTestServer::clear_log() {
+  std::lock_guard lock(mu_);
+  log_.clear();
+}
+
+ServerResponse PerscomTestServer::handle(const ServerRequest& request) {
+  std::lock_guard lock(mu_);
+  std::optional<FaultEntry> fault;
+  if (!faults_.empty()) {
+    fault = faults_.front();
+    faults_.pop_front();
+  }
+  ServerResponse response;
+  if (fault && fault->fault == Fault::k429) {
+    response = message(429, "Too Many Attempts.");
+    response.headers.emplace_back("Retry-After", std::to_string(fault->retry_after));
+  } else if (fault && fault->fault == Fault::k503) {
+    response = message(503, "Service Unavailable");
+    response.headers.emplace_back("Retry-After", std::to_string(fault->retry_after));
+  } else if (fault && fault->fault == Fault::k500) {
+    response = message(500, "Server Error");
+  } else if (fault && fault->fault == Fault::kClose) {
+    response.close_without_response = true;
+  } else {
+    response = handle_locked(request);
+    if (fault && fault->fault == Fault::kCloseAfterApplying) {
+      response = ServerResponse{};
+      response.close_without_response = true;
+    } else if (fault && fault->fault == Fault::kMalformedJson) {
+      response.status = 200;
+      response.body = response.body.substr(0, std::max<std::size_t>(1, response.body.size() / 2));
+    }
+  }
+  log_.push_back({request.method, request.target, response.close_without_response ? 0 : response.status,
+                  request.body, request.headers});
+  return response;
+}
+
+ServerResponse PerscomTestServer::handle_locked(const ServerRequest& request) {
+  const auto [version, resource] = split_route(request.target);
+  const bool batch = resource == "users/batch";
+  if ((!batch && resource != "users") || (version != "v1" && version != "v2")) return message(404, "Not Found");
+  const std::string& m = request.method;
+  if (batch ? (m != "POST" && m != "PATCH" && m != "DELETE") : m != "GET") {
+    return message(405, "The " + m + " method is not supported for route " + version + "/" + resource + ".");
+  }
+  if (request.header("authorization") != "Bearer " + options_.token || options_.token.empty()) {
+    return message(401, "Unauthenticated.");
+  }
+  if (options_.required_perscom_id && request.header("x-perscom-id") != *options_.required_perscom_id) {
+    return message(401, "Unauthenticated.");
+  }
+  if (!batch) {
+    json data = json::array();
+    for (const auto& [id, u] : users_) data.push_back(u);
+    return json_response(200, {{"data", data}, {"meta", {{"total", users_.size()}}}});
+  }
+  // Laravel parses a JSON body only when it is declared as JSON.
+  json body = json::object();
+  const std::string ct = lower(request.header("content-type"));
+  if (ct.rfind("application/json", 0) == 0) {
+    body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded()) return message(400, "Malformed JSON in the request body.");
+  }
+  if (!body.is_object() || !body.contains("resources") || body["resources"].is_null()) {
+    return validation_error({{"resources", "The resources field is required."}});
+  }
+  if (m == "POST") return create_locked(body);
+  if (m == "PATCH") return update_locked(body);
+  return destroy_locked(body);
+}
+
+bool PerscomTestServer::email_taken_locked(const std::string& email) const {
+  const std::string e = lower(email);
+  return std::any_of(users_.begin(), users_.end(), [&](const auto& kv) {
+    return kv.second["email"].is_string() && lower(kv.second["email"].template get<std::string>()) == e;
+  });
+}
+
+ServerResponse PerscomTestServer::validation_error(const Errors& errors) const {
+  const std::size_t more = errors.size() - 1;
+  std::string text = errors.front().second;
+  if (more > 0) text += " (and " + std::to_string(more) + " more error" + (more == 1 ? "" : "s") + ")";
+  if (options_.error_style == ErrorStyle::kPerscom) {
+    return json_response(422, {{"error", {{"message", text}, {"type", "ValidationException"}}}});
+  }
+  json all = json::object();
+  for (const auto& [key, msg] : errors) all[key].push_back(msg);
+  return json_response(422, {{"message", text}, {"errors", all}});
+}
+
+namespace {
+
+// Email rules that need the store and the whole batch: unique (no exception for
+// the record's own user) and distinct (every occurrence of a duplicate flagged).
+void validate_emails(const std::vector<std::pair<std::string, const json*>>& records,
+                     const std::function<bool(const std::string&)>& taken, Errors& errs) {
+  std::map<std::string, int> seen;
+  for (const auto& [prefix, r] : records) {
+    const auto it = r->find("email");
+    if (it != r->end() && it->is_string()) ++seen[lower(it->get<std::string>())];
+  }
+  for (const auto& [prefix, r] : records) {
+    const auto it = r->find("email");
+    if (it == r->end() || !it->is_string() || !valid_email(it->get<std::string>())) continue;
+    const std::string key = prefix + ".email";
+    if (seen[lower(it->get<std::string>())] > 1) errs.emplace_back(key, "The " + key + " field has a duplicate value.");
+    if (taken(it->get<std::string>())) errs.emplace_back(key, "The " + key + " has already been taken.");
+  }
+}
+
+// Laravel reports errors attribute by attribute, in the order of the input.
+void sort_by_record(Errors& errs, const std::vector<std::pair<std::string, const json*>>& records) {
+  std::map<std::string, std::size_t> order;
+  for (std::size_t i = 0; i < records.size(); ++i) order[records[i].first] = i;
+  std::stable_sort(errs.begin(), errs.end(), [&](const auto& a, const auto& b) {
+    auto rank = [&](const std::string& key) {
+      const auto second_dot = key.find('.', std::string("resources.").size());
+      const auto it = order.find(key.substr(0, second_dot));
+      return it == order.end() ? records.size() : it->second;
+    };
+    return rank(a.first) < rank(b.first);
+  });
+}
+
+}  // namespace
+
+ServerResponse PerscomTestServer::create_locked(const json& body) {
+  const json& resources = body["resources"];
+  if (!resources.is_array()) return validation_error({{"resources", "The resources field must be an array."}});
+  Errors errs;
+  std::vector<std::pair<std::string, const json*>> records;
+  for (std::size_t i = 0; i < resources.size(); ++i) {
+    const std::string prefix = "resources." + std::to_string(i);
+    if (!resources[i].is_object()) {
+      errs.emplace_back(prefix, "The " + prefix + " field must be an array.");
+      continue;
+    }
+    validate_fields(prefix, resources[i], /*creating=*/true, errs);
+    records.emplace_back(prefix, &resources[i]);
+  }
+  validate_emails(records, [this](const std::string& e) { return email_taken_locked(e); }, errs);
+  sort_by_record(errs, records);
+  if (!errs.empty()) return validation_error(errs);
+
+  json data = json::array();
+  for (const auto& r : resources) {
+    const std::int64_t id = next_id_++;
+    json user = new_user(id);
+    for (const auto& [k, v] : r.items()) user[k] = normalised(k, v);
+    users_[id] = user;
+    data.push_back(std::move(user));
+  }
+  return json_response(200, {{"data", data}});
+}
+
+ServerResponse PerscomTestServer::update_locked(const json& body) {
+  const json& resources = body["resources"];
+  if (!resources.is_object()) return validation_error({{"resources", "The resources field must be an array."}});
+  Errors errs;
+  std::vector<std::pair<std::string, const json*>> records;
+  for (const auto& [key, r] : resources.items()) {
+    const std::string prefix = "resources." + key;
+    if (!r.is_object()) {
+      errs.emplace_back(prefix, "The " + prefix + " field must be an array.");
+      continue;
+    }
+    validate_fields(prefix, r, /*creating=*/false, errs);
+    records.emplace_back(prefix, &r);
+  }
+  validate_emails(records, [this](const std::string& e) { return email_taken_locked(e); }, errs);
+  sort_by_record(errs, records);
+  if (!errs.empty()) return validation_error(errs);
+
+  json data = json::array();
+  const std::string now = now_iso();
+  for (const auto& [key, r] : resources.items()) {
+    if (key.empty() || !std::all_of(key.begin(), key.end(), [](unsigned char c) { return std::isdigit(c); }) ||
+        key.size() > 18) {
+      continue;
+    }
+    const auto it = users_.find(std::stoll(key));
+    if (it == users_.end()) continue;  // Orion: whereIn(id, keys) → unknown ids skipped silently
+    for (const auto& [k, v] : r.items()) it->second[k] = normalised(k, v);
+    it->second["updated_at"] = now;
+    data.push_back(it->second);
+  }
+  return json_response(200, {{"data", data}});
+}
+
+ServerResponse PerscomTestServer::destroy_locked(const json& body) {
+  const json& resources = body["resources"];
+  if (!resources.is_array()) return validation_error({{"resources", "The resources field must be an array."}});
+  Errors errs;
+  for (std::size_t i = 0; i < resources.size(); ++i) {
+    if (!is_integer(resources[i])) {
+      const std::string key = "resources." + std::to_string(i);
+      errs.emplace_back(key, "The " + key + " field must be an integer.");
+    }
+  }
+  if (!errs.empty()) return validation_error(errs);
+  json data = json::array();
+  for (const auto& id : resources) {
+    const std::int64_t n = id.is_string() ? std::stoll(id.get<std::string>()) : id.get<std::int64_t>();
+    const auto it = users_.find(n);
+    if (it == users_.end()) continue;  // skipped silently
+    data.push_back(it->second);
+    users_.erase(it);
+  }
+  return json_response(200, {{"data", data}});
+}
+
+}  // namespace dirsync::testing

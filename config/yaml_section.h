@@ -16,6 +16,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "config/suggest.h"
+
 #include "config/config.h"
 #include "config/schema.h"
 #include "core/secret.h"
@@ -55,17 +57,12 @@ struct Context {
   std::vector<std::string_view> lines;   // the source text, for template carets
 };
 
-// Levenshtein distance, for "did you mean".
-std::size_t edit_distance(std::string_view a, std::string_view b);
-// The closest candidate within distance 2, if any (ties: the first in order).
-std::optional<std::string> closest(std::string_view word, const std::vector<std::string>& candidates);
-// "'text'": how names and values are shown in messages.
-std::string in_quotes(std::string_view s);
-// "a, b, c"
-std::string join(const std::vector<std::string>& items);
-// "did you mean 'x'?" or "expected one of: a, b" (or `none` when there are no candidates).
-std::string suggestion(std::string_view word, const std::vector<std::string>& candidates,
-                       std::string_view none = "expected one of: (none defined)");
+// The text helpers of config/suggest.h, as this module's own.
+using config::closest;
+using config::edit_distance;
+using config::in_quotes;
+using config::join;
+using config::suggestion;
 
 // How a node reads in a message: "'text'" for scalars, "(a map)", "(a list)", "(empty)".
 std::string describe_value(const YAML::Node& node);

@@ -85,7 +85,7 @@ engine::RunReport run_job(const config::Config& cfg, const config::JobConfig& jo
   auto parts = engine::build_job(cfg, job);
   spdlog::info("{}: {} {} → {}{}", job.name, options.mode == engine::Mode::kResync ? "resync" : "sync",
                parts.source->describe(), parts.target->describe(), options.dry_run ? " (dry run)" : "");
-  engine::SyncEngine eng(cfg, job, store, *parts.source, *parts.target, std::move(parts.mapping));
+  engine::SyncEngine eng(job, store, *parts.source, *parts.target, std::move(parts.mapping));
   eng.on_progress([&](const std::string& msg) { spdlog::debug("{}: {}", job.name, msg); });
   auto report = eng.run(options);
   spdlog::log(report.outcome == engine::RunOutcome::kOk ? spdlog::level::info : spdlog::level::warn,

@@ -6,6 +6,7 @@
 #include "connectors/sources/csv/csv_source.h"
 #include "connectors/targets/file/file_target.h"
 #include "connectors/targets/perscom/perscom_target.h"
+#include "config/suggest.h"
 
 namespace dirsync::engine {
 namespace {
@@ -22,19 +23,6 @@ const core::FieldSpec* find_field(const core::Target& target, const std::string&
     if (f.name == name) return &f;
   }
   return nullptr;
-}
-
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
 }
 
 }  // namespace
@@ -69,17 +57,9 @@ std::vector<std::string> check_job(const config::JobConfig& job, const core::Tar
     if (!spec) {
       std::string msg = m.where.str() + ": job '" + job.name + "' maps unknown field '" + m.field + "' of target '" +
                         job.target + "'";
-      std::string best;
-      std::size_t best_d = 3;
-      for (const auto& f : target.fields()) {
-        const std::size_t d = edit_distance(m.field, f.name);
-        if (d < best_d) best_d = d, best = f.name;
-      }
-      if (!best.empty()) msg += "; did you mean '" + best + "'?";
-      else {
-        msg += "; expected one of:";
-        for (const auto& f : target.fields()) msg += " " + f.name;
-      }
+      std::vector<std::string> names;
+      for (const auto& f : target.fields()) names.push_back(f.name);
+      msg += "; " + config::suggestion(m.field, names);
       errors.push_back(msg);
       continue;
     }

@@ -154,9 +154,9 @@ class SyncEngine::Batcher {
   bool failed_ = false;
 };
 
-SyncEngine::SyncEngine(const config::Config& config, const config::JobConfig& job, state::StateStore& store,
-                       core::Source& source, core::Target& target, core::Mapping mapping)
-    : config_(config), job_(job), store_(store), source_(source), target_(target), mapping_(std::move(mapping)) {}
+SyncEngine::SyncEngine(const config::JobConfig& job, state::StateStore& store, core::Source& source,
+                       core::Target& target, core::Mapping mapping)
+    : job_(job), store_(store), source_(source), target_(target), mapping_(std::move(mapping)) {}
 
 std::size_t SyncEngine::detach_limit(const config::DetachGuard& guard, std::size_t snapshot_size) {
   const auto by_percent =

@@ -92,8 +92,8 @@ using ProgressFn = std::function<void(const std::string&)>;
 
 class SyncEngine {
  public:
-  SyncEngine(const config::Config& config, const config::JobConfig& job, state::StateStore& store,
-             core::Source& source, core::Target& target, core::Mapping mapping);
+  SyncEngine(const config::JobConfig& job, state::StateStore& store, core::Source& source, core::Target& target,
+             core::Mapping mapping);
   void on_progress(ProgressFn fn) { progress_ = std::move(fn); }
 
   // Runs the job once. Never throws for runtime failures: they are in the report.
@@ -105,7 +105,6 @@ class SyncEngine {
  private:
   class Batcher;
   RunReport run_unguarded(const RunOptions& options);
-  const config::Config& config_;
   const config::JobConfig& job_;
   state::StateStore& store_;
   core::Source& source_;

@@ -222,7 +222,8 @@ TEST_F(PerscomEndToEnd, ResyncRepairsDriftWithoutResendingTheUniqueEmail) {
   expect_server_matches(users);
   ASSERT_GE(count_requests("PATCH"), 1u);
   for (const auto& r : server_.request_log()) {
-    for (const auto& [rid, fields] : json::parse(r.body)["resources"].items()) EXPECT_FALSE(fields.contains("email"));
+    const json body = json::parse(r.body);
+    for (const auto& [rid, fields] : body["resources"].items()) EXPECT_FALSE(fields.contains("email"));
   }
 }
 

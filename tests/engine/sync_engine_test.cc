@@ -106,7 +106,6 @@ class SyncEngineTest : public ::testing::Test {
            ("dirsync-engine-" + std::to_string(::getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
-    cfg_.state_dir = dir_.string();
     job_.name = "job";
     job_.source = "src";
     job_.target = "tgt";
@@ -122,7 +121,7 @@ class SyncEngineTest : public ::testing::Test {
 
   RunReport run(RunOptions opts = {}) {
     core::Mapping mapping({{"name", core::Template::parse("{name}"), core::FieldType::kString}});
-    SyncEngine engine(cfg_, job_, *store_, source_, target_, mapping);
+    SyncEngine engine(job_, *store_, source_, target_, mapping);
     return engine.run(opts);
   }
 
@@ -133,7 +132,6 @@ class SyncEngineTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  config::Config cfg_;
   config::JobConfig job_;
   std::unique_ptr<state::StateStore> store_;
   ListSource source_;

@@ -67,7 +67,21 @@ core::Result<std::vector<Outcome>> PerscomTarget::apply(std::span<const Change> 
     const http::Request request = perscom::encode(settings_, sub);
     const http::Exchange ex = http::send_with_retry(*transport_, request, retry_);
     perscom::Decoded d = perscom::decode(ex.response, sub, ex.attempts);
-    if (d.error) return *d.error;
+    if (d.error) {
+      // A job-stopping error (auth refused, PERSCOM unreachable) means this
+      // request was not processed. If an earlier round of this batch already
+      // landed, its outcomes must still reach the snapshot: report the
+      // undecided changes as retry-later instead, and let the next batch meet
+      // the same error and stop the job.
+      const bool any_applied = std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) {
+        return o && o->kind == core::OutcomeKind::kApplied;
+      });
+      if (!any_applied) return *d.error;
+      for (auto& o : outcomes) {
+        if (!o) o = Outcome::retry(d.error->message);
+      }
+      break;
+    }
     if (d.bisect) {
       const auto mid = group.begin() + static_cast<std::ptrdiff_t>(group.size() / 2);
       work.emplace_front(mid, group.end());

@@ -127,6 +127,49 @@ TEST_F(PerscomTargetTest, IsolatesInvalidRecordsAndPushesTheRest) {
   EXPECT_EQ(count("POST"), 4u) << "PERSCOM names one error per answer: one round per invalid record";
 }
 
+// Answers from a script, in order, for the cases a live server cannot stage.
+class ScriptedTransport : public http::Transport {
+ public:
+  explicit ScriptedTransport(std::vector<http::Response> answers) : answers_(std::move(answers)) {}
+  http::Response send(const http::Request&) override {
+    if (next_ >= answers_.size()) return answer(500, R"({"message":"script exhausted"})");
+    return answers_[next_++];
+  }
+  static http::Response answer(int status, std::string body) {
+    http::Response r;
+    r.status = status;
+    r.body = std::move(body);
+    return r;
+  }
+
+ private:
+  std::vector<http::Response> answers_;
+  std::size_t next_ = 0;
+};
+
+TEST_F(PerscomTargetTest, KeepsWhatLandedWhenTheTokenIsRefusedHalfwayThroughABatch) {
+  // A 422 that names no record splits the batch; the first half lands; then
+  // the token is refused. The first half must still reach the snapshot.
+  std::vector<http::Response> script = {
+      ScriptedTransport::answer(422, R"({"message":"The given data was invalid."})"),
+      ScriptedTransport::answer(200, R"({"data":[{"id":7,"email":"a@x.org"},{"id":8,"email":"b@x.org"}]})"),
+      ScriptedTransport::answer(401, R"({"message":"Unauthenticated."})"),
+  };
+  PerscomTarget t(settings(), [](milliseconds) {}, std::make_unique<ScriptedTransport>(script), [] { return 0.5; });
+  const std::vector<Change> batch = {create("A", "a@x.org"), create("B", "b@x.org"), create("C", "c@x.org"),
+                                     create("D", "d@x.org")};
+  auto result = t.apply(batch);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  const auto& o = result.value();
+  ASSERT_EQ(o.size(), 4u);
+  EXPECT_EQ(o[0].kind, OutcomeKind::kApplied);
+  EXPECT_EQ(o[0].target_id, "7");
+  EXPECT_EQ(o[1].target_id, "8");
+  EXPECT_EQ(o[2].kind, OutcomeKind::kRetry);
+  EXPECT_EQ(o[3].kind, OutcomeKind::kRetry);
+  EXPECT_EQ(o[2].message, "PERSCOM refused the token (HTTP 401): Unauthenticated.");
+}
+
 TEST_F(PerscomTargetTest, IsolatesEveryNamedRecordInOneRoundWithLaravelErrors) {
   server_.set_error_style(ErrorStyle::kLaravel);
   server_.add_user({{"name", "Old"}, {"email", "taken@x.org"}});

@@ -15,6 +15,7 @@
 //   same tables, and the README documents them.
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -45,8 +46,21 @@ class ConfigError : public std::runtime_error {
   std::vector<std::string> errors_;
 };
 
+// One window of a rate limit: at most `requests` per `per` ("300/min").
+struct RateWindow {
+  std::size_t requests = 0;
+  std::chrono::milliseconds per{0};
+  bool operator==(const RateWindow&) const = default;
+};
+
 // Shared by every HTTP target.
 struct HttpSettings {
+  // Requests in flight at once, over that many reused connections. 0: the
+  // target's default (1 for batch APIs; more for single-user APIs).
+  std::size_t max_in_flight = 0;
+  // Every window holds at once. nullopt: the target's documented limits;
+  // empty: no limit (`rate_limits: off`).
+  std::optional<std::vector<RateWindow>> rate_limits;
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds timeout{60'000};         // whole request
   std::string ca_file;                               // empty: the system's CA store
@@ -79,15 +93,58 @@ struct PerscomTargetSettings {
   HttpSettings http;
 };
 
+// Hesh (shared/seeds/001): POST {base_url}/api/v1/public/users/batch. Create-only.
+struct HeshTargetSettings {
+  std::string base_url = "https://api.hesh.app";
+  core::Secret tenant_id;                // x-tenant-id, UUID v4 (validated); a credential
+  std::optional<core::Secret> api_key;   // x-api-key, when set (Hesh's newer docs require one)
+  std::size_t batch_size = 100;
+  HttpSettings http;
+};
+
+// Royalti (shared/seeds/002): POST {base_url}/user/bulk. Create-only.
+struct RoyaltiTargetSettings {
+  std::string base_url;
+  core::Secret token;           // bearer
+  bool send_email = false;      // sent explicitly on every request: an invitation is an act on real people
+  std::string redirect_url;     // sent when not empty
+  std::string message;          // invitation text, sent when not empty
+  std::size_t batch_size = 100;
+  HttpSettings http;
+};
+
+// Healvi (shared/seeds/003): POST {base_url}/customers/{customer_id}/users with
+// the full set of user ids. base_url carries the /third-party/v1 path.
+struct HealviTargetSettings {
+  std::string base_url;
+  core::Secret token;         // bearer
+  std::int64_t customer_id = 0;
+  bool allow_empty = false;   // may the job send an empty list (detach everyone it manages)?
+  HttpSettings http;
+};
+
+// auth_sync_user (shared/seeds/000): POST {base_url}/auth/sync/user, one user per
+// request, an upsert keyed by `id`. `password` is derived per user (see README).
+struct AuthSyncUserTargetSettings {
+  std::string base_url;
+  core::Secret password_secret;                  // HMAC key for derived passwords
+  std::optional<core::Secret> token;             // bearer, when the deployment has one
+  std::optional<core::Secret> api_key;           // sent in `api_key_header`, when set
+  std::string api_key_header = "X-API-Key";
+  HttpSettings http;
+};
+
 struct FileTargetSettings {
   std::string path;  // JSON lines, appended
 };
 
 struct TargetConfig {
   std::string name;
-  std::string type;  // "perscom" | "file"
+  std::string type;  // "perscom" | "hesh" | "royalti" | "healvi" | "auth_sync_user" | "file"
   Position where;
-  std::variant<PerscomTargetSettings, FileTargetSettings> settings;
+  std::variant<PerscomTargetSettings, FileTargetSettings, HeshTargetSettings, RoyaltiTargetSettings,
+               HealviTargetSettings, AuthSyncUserTargetSettings>
+      settings;
 };
 
 enum class OnMissing { kDetach, kIgnore };

@@ -4,6 +4,16 @@
 // - `apply` takes one batch of changes, all with the same Op and at most
 //   `batch_size()` of them, and returns exactly one Outcome per change, in the
 //   same order. The engine checks the count; a short or long answer is a bug.
+// - A full-set target (`Capabilities::full_set`) instead gets ONE call per run,
+//   after the pull, holding every change of the run with ops mixed (creates,
+//   updates, and detaches when the pull was complete and the guards allowed
+//   them). It sends the whole set the job manages in the way its API wants.
+// - A target without `update` never receives updates; in a resync it receives
+//   the current users as creates (flagged `resync`), which create-only APIs
+//   that skip existing users answer harmlessly.
+// - An applied Outcome may carry a note (e.g. "already existed (skipped by
+//   Hesh)"); the run report lists it. An applied Outcome with an empty id keeps
+//   the id the snapshot already had.
 // - Per-record failures are Outcomes. An Error means the whole job must stop
 //   (authentication refused, the target misconfigured): the batch's changes are
 //   then treated as not applied.

@@ -4,9 +4,26 @@
 #include <stdexcept>
 
 #include "connectors/sources/csv/csv_source.h"
+#include "config/suggest.h"
 #include "connectors/targets/file/file_target.h"
 #include "connectors/targets/perscom/perscom_target.h"
-#include "config/suggest.h"
+// Targets under construction join as soon as their library exists.
+#if __has_include("connectors/targets/hesh/hesh_target.h")
+#include "connectors/targets/hesh/hesh_target.h"
+#define DIRSYNC_HAS_HESH 1
+#endif
+#if __has_include("connectors/targets/royalti/royalti_target.h")
+#include "connectors/targets/royalti/royalti_target.h"
+#define DIRSYNC_HAS_ROYALTI 1
+#endif
+#if __has_include("connectors/targets/healvi/healvi_target.h")
+#include "connectors/targets/healvi/healvi_target.h"
+#define DIRSYNC_HAS_HEALVI 1
+#endif
+#if __has_include("connectors/targets/auth_sync_user/auth_sync_user_target.h")
+#include "connectors/targets/auth_sync_user/auth_sync_user_target.h"
+#define DIRSYNC_HAS_AUTH_SYNC_USER 1
+#endif
 
 namespace dirsync::engine {
 namespace {
@@ -36,8 +53,44 @@ std::unique_ptr<core::Source> make_source(const config::SourceConfig& source) {
 
 std::unique_ptr<core::Target> make_target(const config::TargetConfig& target) {
   return std::visit(Overloaded{
-                        [](const config::PerscomTargetSettings& s) { return targets::make_perscom_target(s); },
-                        [](const config::FileTargetSettings& s) { return targets::make_file_target(s); },
+                        [](const config::PerscomTargetSettings& s) -> std::unique_ptr<core::Target> {
+                          return targets::make_perscom_target(s);
+                        },
+                        [](const config::FileTargetSettings& s) -> std::unique_ptr<core::Target> {
+                          return targets::make_file_target(s);
+                        },
+                        [&](const config::HeshTargetSettings& s) -> std::unique_ptr<core::Target> {
+#ifdef DIRSYNC_HAS_HESH
+                          return targets::make_hesh_target(s);
+#else
+                          (void)s;
+                          throw std::runtime_error("target type 'hesh' is not built into this dirsync");
+#endif
+                        },
+                        [&](const config::RoyaltiTargetSettings& s) -> std::unique_ptr<core::Target> {
+#ifdef DIRSYNC_HAS_ROYALTI
+                          return targets::make_royalti_target(s);
+#else
+                          (void)s;
+                          throw std::runtime_error("target type 'royalti' is not built into this dirsync");
+#endif
+                        },
+                        [&](const config::HealviTargetSettings& s) -> std::unique_ptr<core::Target> {
+#ifdef DIRSYNC_HAS_HEALVI
+                          return targets::make_healvi_target(s);
+#else
+                          (void)s;
+                          throw std::runtime_error("target type 'healvi' is not built into this dirsync");
+#endif
+                        },
+                        [&](const config::AuthSyncUserTargetSettings& s) -> std::unique_ptr<core::Target> {
+#ifdef DIRSYNC_HAS_AUTH_SYNC_USER
+                          return targets::make_auth_sync_user_target(s);
+#else
+                          (void)s;
+                          throw std::runtime_error("target type 'auth_sync_user' is not built into this dirsync");
+#endif
+                        },
                     },
                     target.settings);
 }

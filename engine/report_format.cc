@@ -35,25 +35,30 @@ std::string format_summary(const RunReport& r, std::size_t max_problems) {
   if (c.rejected) out += line("rejected", c.rejected);
   if (c.retry) out += line("retry", c.retry);
   if (c.unknown) out += line("unknown", c.unknown);
+  if (c.skipped) out += line("skipped", c.skipped);
   if (c.source_issues) out += line("bad rows", c.source_issues);
   if (c.mapping_errors) out += line("unmapped", c.mapping_errors);
   if (!r.dry_run) out += line("snapshot", r.snapshot_after);
   if (!r.blocked_note.empty()) out += "  BLOCKED: " + r.blocked_note + "\n";
   if (!r.pull_note.empty()) out += "  note: " + r.pull_note + "\n";
-  if (!r.problems.empty()) {
-    out += "problems:\n";
+  auto list = [&](const char* title, const std::vector<Problem>& items) {
+    if (items.empty()) return;
+    out += title;
     std::size_t shown = 0;
-    for (const auto& p : r.problems) {
+    for (const auto& p : items) {
       if (shown++ == max_problems) {
-        out += "  ... and " + std::to_string(r.problems.size() - max_problems) + " more (use --json for all)\n";
+        out += "  ... and " + std::to_string(items.size() - max_problems) + " more (use --json for all)\n";
         break;
       }
       out += "  ";
       if (!p.origin.empty()) out += p.origin + " ";
-      out += p.key.empty() ? "(no key)" : "key " + p.key;
-      out += ": " + p.stage + " " + p.outcome + ": " + p.message + "\n";
+      if (!p.key.empty()) out += "key " + p.key + ": ";
+      else if (p.stage == "source") out += "(no key): ";
+      out += p.stage + " " + p.outcome + ": " + p.message + "\n";
     }
-  }
+  };
+  list("problems:\n", r.problems);
+  list("notes:\n", r.notes);
   return out;
 }
 
@@ -110,6 +115,10 @@ nlohmann::json report_to_json(const RunReport& r, bool with_plan) {
   for (const auto& p : r.problems) {
     problems.push_back(
         {{"key", p.key}, {"origin", p.origin}, {"stage", p.stage}, {"outcome", p.outcome}, {"message", p.message}});
+  }
+  auto& notes = j["notes"] = nlohmann::json::array();
+  for (const auto& p : r.notes) {
+    notes.push_back({{"key", p.key}, {"stage", p.stage}, {"outcome", p.outcome}, {"message", p.message}});
   }
   if (with_plan) {
     auto& changes = j["changes"] = nlohmann::json::array();

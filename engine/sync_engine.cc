@@ -15,7 +15,7 @@ nlohmann::json Counts::to_json() const {
   return {{"source_records", source_records}, {"source_issues", source_issues}, {"mapping_errors", mapping_errors},
           {"unchanged", unchanged},           {"created", created},             {"updated", updated},
           {"detached", detached},             {"rejected", rejected},           {"retry", retry},
-          {"unknown", unknown},               {"detach_planned", detach_planned}};
+          {"unknown", unknown},               {"detach_planned", detach_planned}, {"skipped", skipped}};
 }
 
 const char* to_string(RunOutcome outcome) {
@@ -38,11 +38,28 @@ class SyncEngine::Batcher {
 
   void add(Change change) {
     if (failed_) return;
+    const auto& caps = engine_.target_.capabilities();
+    if (change.op == Op::kUpdate && !caps.update) {
+      if (!change.resync) {
+        // The snapshot keeps the old payload: the target really is out of date.
+        ++report_.counts.skipped;
+        return;
+      }
+      // A resync of a create-only target re-sends the creates; such APIs skip
+      // (or report as existing) the users they already have.
+      change.op = Op::kCreate;
+    }
+    if (caps.full_set) {
+      // Everything goes in one request at the end of the run.
+      queues_[0].push_back(std::move(change));
+      return;
+    }
     auto& queue = queues_[static_cast<int>(change.op)];
     queue.push_back(std::move(change));
     if (queue.size() >= batch_size_) flush(queue);
   }
 
+  // Sends what is queued. For a full-set target, call it once, after detaches.
   void flush_all() {
     for (auto& queue : queues_) {
       if (!queue.empty()) flush(queue);
@@ -80,12 +97,15 @@ class SyncEngine::Batcher {
       const core::Outcome& outcome = outcomes[i];
       switch (outcome.kind) {
         case OutcomeKind::kApplied: {
+          if (!outcome.message.empty()) {
+            report_.notes.push_back({change.key, {}, core::to_string(change.op), "applied", outcome.message});
+          }
           state::SnapshotWrite write{change.key, std::nullopt};
           if (change.op != Op::kDetach) {
             core::SnapshotEntry entry;
             entry.hash = change.hash;
-            entry.target_id = change.op == Op::kCreate ? outcome.target_id : change.target_id;
-            if (change.op == Op::kUpdate && !outcome.target_id.empty()) entry.target_id = outcome.target_id;
+            // An empty id keeps what the snapshot had (e.g. a user the target skipped as existing).
+            entry.target_id = outcome.target_id.empty() ? change.target_id : outcome.target_id;
             entry.payload = std::move(change.payload);
             write.entry = std::move(entry);
           }
@@ -108,6 +128,11 @@ class SyncEngine::Batcher {
       }
     }
     if (!writes.empty()) {
+      same_failure_streak_ = 0;
+    } else if (trip_breaker(outcomes)) {
+      return;
+    }
+    if (!writes.empty()) {
       auto committed = engine_.store_.commit(engine_.job_.name, writes);
       if (!committed) {
         pending_applied_.clear();
@@ -124,6 +149,27 @@ class SyncEngine::Batcher {
                         ", updated " + std::to_string(report_.counts.updated) + ", detached " +
                         std::to_string(report_.counts.detached) + ")");
     }
+  }
+
+  // The job-level circuit breaker: when request after request fails the same
+  // way (a wrong base_url answering 404, a mapping the API refuses with 400),
+  // stop with one clear error rather than rejecting every record one by one.
+  bool trip_breaker(const std::vector<core::Outcome>& outcomes) {
+    const std::string& first = outcomes.front().message;
+    const bool uniform = std::all_of(outcomes.begin(), outcomes.end(), [&](const core::Outcome& o) {
+      return o.kind != OutcomeKind::kApplied && o.message == first;
+    });
+    if (!uniform) {
+      same_failure_streak_ = 0;
+      return false;
+    }
+    same_failure_streak_ = first == streak_message_ ? same_failure_streak_ + 1 : 1;
+    streak_message_ = first;
+    if (same_failure_streak_ < kBreakerRequests) return false;
+    fail("stopped after " + std::to_string(kBreakerRequests) + " requests in a row to target '" +
+         engine_.job_.target + "' failed the same way: " + first + " (check the target's base_url, credentials " +
+         "and the job's mapping)");
+    return true;
   }
 
   void count_applied(Op op) {
@@ -152,6 +198,9 @@ class SyncEngine::Batcher {
   std::vector<Change> queues_[3];
   std::vector<Op> pending_applied_;
   bool failed_ = false;
+  static constexpr int kBreakerRequests = 3;
+  int same_failure_streak_ = 0;
+  std::string streak_message_;
 };
 
 SyncEngine::SyncEngine(const config::JobConfig& job, state::StateStore& store, core::Source& source,
@@ -255,7 +304,8 @@ RunReport SyncEngine::run_unguarded(const RunOptions& options) {
       if (progress_) progress_("pulled " + std::to_string(report.counts.source_records) + " records");
     }
   }
-  batcher.flush_all();
+  const bool full_set = target_.capabilities().full_set;
+  if (!full_set) batcher.flush_all();
   seen.seal();
 
   report.pull_complete = reached_end && !unreadable_key;
@@ -307,10 +357,17 @@ RunReport SyncEngine::run_unguarded(const RunOptions& options) {
       }
     } else {
       for (auto& change : detaches) batcher.add(std::move(change));
-      batcher.flush_all();
     }
   } else if (job_.on_missing == config::OnMissing::kIgnore && report.pull_note.empty()) {
     report.pull_note = "on_missing: ignore — users gone from the source are left in the target";
+  }
+  // Non-full-set targets only have detaches left here; a full-set target gets
+  // its one request now. A batcher that failed has dropped its queues.
+  batcher.flush_all();
+  if (report.counts.skipped) {
+    report.notes.push_back({"", "", "update", "skipped",
+                            std::to_string(report.counts.skipped) + " changed users were not pushed: target '" +
+                                job_.target + "' cannot update users (resync re-sends them as creates)"});
   }
   reader.reset();
 

@@ -58,6 +58,7 @@ struct Counts {
   std::size_t retry = 0;
   std::size_t unknown = 0;
   std::size_t detach_planned = 0;  // detaches computed after a complete pull
+  std::size_t skipped = 0;         // changes the target cannot take (updates on a create-only target)
   nlohmann::json to_json() const;
 };
 
@@ -82,6 +83,7 @@ struct RunReport {
   std::size_t snapshot_after = 0;
   Counts counts;
   std::vector<Problem> problems;
+  std::vector<Problem> notes;      // applied changes the target said something about
   std::vector<core::Change> plan;  // dry runs: every change that would be pushed
   std::chrono::milliseconds duration{0};
   std::uint64_t run_id = 0;

@@ -310,7 +310,7 @@ targets:
   t:
     url: x
 )"),
-              ElementsAre("dirsync.yaml:3:3: missing required key 'type' in target 't'; expected one of: file, perscom"));
+              ElementsAre("dirsync.yaml:3:3: missing required key 'type' in target 't'; expected one of: auth_sync_user, file, healvi, hesh, perscom, royalti"));
 }
 
 TEST(ConfigLoader, RejectsJobNamingAnUndefinedSource) {
@@ -619,8 +619,11 @@ TEST(ConfigLoader, ConfigErrorWhatListsEveryMessageOnItsOwnLine) {
 TEST(ConfigSchema, DocumentsEverySectionInFileOrder) {
   std::vector<std::string> sections;
   for (const auto& s : schema()) sections.push_back(s.section);
-  EXPECT_THAT(sections, ElementsAre("top level", "sources.<name> (type: csv)", "targets.<name> (type: file)",
-                                    "targets.<name> (type: perscom)", "jobs.<name>", "jobs.<name>.max_detach"));
+  EXPECT_THAT(sections,
+              ElementsAre("top level", "sources.<name> (type: csv)", "targets.<name> (type: auth_sync_user)",
+                          "targets.<name> (type: file)", "targets.<name> (type: healvi)",
+                          "targets.<name> (type: hesh)", "targets.<name> (type: perscom)",
+                          "targets.<name> (type: royalti)", "jobs.<name>", "jobs.<name>.max_detach"));
   for (const auto& s : schema()) {
     for (const auto& k : s.keys) {
       EXPECT_FALSE(k.description.empty()) << s.section << " " << k.key;
@@ -628,7 +631,7 @@ TEST(ConfigSchema, DocumentsEverySectionInFileOrder) {
     }
   }
   EXPECT_THAT(source_types(), ElementsAre("csv"));
-  EXPECT_THAT(target_types(), ElementsAre("file", "perscom"));
+  EXPECT_THAT(target_types(), ElementsAre("auth_sync_user", "file", "healvi", "hesh", "perscom", "royalti"));
 }
 
 }  // namespace

@@ -73,12 +73,13 @@ class ScriptedTarget : public core::Target {
   std::size_t batch = 2;
   int next_id = 100;
 
-  const core::Capabilities& capabilities() const override { return caps_; }
+  const core::Capabilities& capabilities() const override { return caps; }
   const std::vector<core::FieldSpec>& fields() const override { return fields_; }
   std::size_t batch_size() const override { return batch; }
   std::string describe() const override { return "scripted"; }
   core::Result<std::vector<Outcome>> apply(std::span<const Change> changes) override {
     ++calls;
+    batch_sizes.push_back(changes.size());
     if (error) return *error;
     std::vector<Outcome> out;
     for (const auto& c : changes) {
@@ -94,8 +95,10 @@ class ScriptedTarget : public core::Target {
     return static_cast<std::size_t>(std::count_if(sent.begin(), sent.end(), [&](const Change& c) { return c.op == op; }));
   }
 
+  core::Capabilities caps{true, true, true, false, 1000};
+  std::vector<std::size_t> batch_sizes;  // size of every apply() call
+
  private:
-  core::Capabilities caps_{true, true, true, false, 1000};
   std::vector<core::FieldSpec> fields_;
 };
 
@@ -406,6 +409,99 @@ TEST_F(SyncEngineTest, RecordsEachRunInTheHistory) {
   EXPECT_EQ(runs[0].counts["created"], 0);  // newest first
   EXPECT_EQ(runs[1].counts["created"], 2);
   EXPECT_EQ(runs[0].outcome, "ok");
+}
+
+TEST_F(SyncEngineTest, CreateOnlyTargetSkipsUpdatesAndResyncResendsThemAsCreates) {
+  target_.caps = {true, false, false, false, 1000};
+  job_.on_missing = config::OnMissing::kIgnore;
+  source_.set_records(users(3));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  auto edited = users(3);
+  edited[0] = rec("u1", "Renamed");
+  source_.set_records(edited);
+  target_.sent.clear();
+  auto report = run();
+  EXPECT_EQ(report.counts.skipped, 1u);
+  EXPECT_TRUE(target_.sent.empty());
+  EXPECT_EQ(store_->get("job", "u1")->payload, json({{"name", "User 1"}}));  // the target was not told
+  ASSERT_EQ(report.notes.size(), 1u);
+  EXPECT_EQ(report.notes[0].message,
+            "1 changed users were not pushed: target 'tgt' cannot update users (resync re-sends them as creates)");
+
+  // The target answers as create-only APIs do for users they already have:
+  // applied, no id, a note. The snapshot keeps the id it had.
+  target_.outcome_for["u2"] = Outcome::applied("", "already existed (skipped by the target)");
+  auto resync = run({Mode::kResync, false});
+  ASSERT_EQ(target_.sent.size(), 3u);
+  for (const auto& c : target_.sent) {
+    EXPECT_EQ(c.op, Op::kCreate);
+    EXPECT_TRUE(c.resync);
+  }
+  EXPECT_EQ(store_->get("job", "u1")->payload, json({{"name", "Renamed"}}));
+  EXPECT_EQ(store_->get("job", "u2")->target_id, "101");
+  ASSERT_EQ(resync.notes.size(), 1u);
+  EXPECT_EQ(resync.notes[0].key, "u2");
+  EXPECT_EQ(resync.notes[0].message, "already existed (skipped by the target)");
+}
+
+TEST_F(SyncEngineTest, FullSetTargetGetsEveryChangeOfTheRunInOneCall) {
+  target_.caps = {true, true, true, true, SIZE_MAX};
+  source_.set_records(users(30));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  EXPECT_EQ(target_.batch_sizes, std::vector<std::size_t>{30});
+  auto next = users(29);  // u30 leaves
+  next[0] = rec("u1", "Changed");
+  next.push_back(rec("n1", "New"));
+  source_.set_records(next);
+  target_.sent.clear();
+  target_.batch_sizes.clear();
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kOk);
+  EXPECT_EQ(target_.batch_sizes, std::vector<std::size_t>{3});
+  EXPECT_EQ(target_.count(Op::kCreate), 1u);
+  EXPECT_EQ(target_.count(Op::kUpdate), 1u);
+  EXPECT_EQ(target_.count(Op::kDetach), 1u);
+  EXPECT_EQ(store_->snapshot_size("job"), 30u);
+}
+
+TEST_F(SyncEngineTest, FullSetTargetAfterAnIncompletePullGetsNoDetaches) {
+  target_.caps = {true, true, true, true, SIZE_MAX};
+  source_.set_records(users(10));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  auto next = users(5);
+  next.push_back(rec("n1", "New"));
+  source_.set_records(next);
+  source_.pages[0].issues.push_back({"", "users.csv:3", "unterminated quoted field"});
+  target_.sent.clear();
+  target_.batch_sizes.clear();
+  auto report = run();
+  EXPECT_FALSE(report.pull_complete);
+  EXPECT_EQ(target_.batch_sizes, std::vector<std::size_t>{1});
+  EXPECT_EQ(target_.count(Op::kCreate), 1u);
+  EXPECT_EQ(target_.count(Op::kDetach), 0u);
+}
+
+TEST_F(SyncEngineTest, StopsWhenRequestAfterRequestFailsTheSameWay) {
+  source_.set_records(users(20));
+  for (int i = 1; i <= 20; ++i) target_.outcome_for["u" + std::to_string(i)] = Outcome::rejected("HTTP 404: Not Found");
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kFailed);
+  EXPECT_EQ(report.error,
+            "stopped after 3 requests in a row to target 'tgt' failed the same way: HTTP 404: Not Found (check the "
+            "target's base_url, credentials and the job's mapping)");
+  EXPECT_EQ(target_.calls, 3u);  // not ten
+  EXPECT_EQ(store_->snapshot_size("job"), 0u);
+}
+
+TEST_F(SyncEngineTest, DifferentRejectionsDoNotTripTheBreaker) {
+  source_.set_records(users(10));
+  for (int i = 1; i <= 10; ++i) {
+    target_.outcome_for["u" + std::to_string(i)] = Outcome::rejected("bad email for user " + std::to_string(i));
+  }
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kPartial);
+  EXPECT_EQ(report.counts.rejected, 10u);
+  EXPECT_EQ(target_.calls, 5u);
 }
 
 }  // namespace

@@ -147,7 +147,11 @@ struct TargetConfig {
       settings;
 };
 
-enum class OnMissing { kDetach, kIgnore };
+enum class OnMissing {
+  kDetach,  // delete/unlink the user where the target supports it
+  kIgnore,  // leave the user in the target
+  kUpdate,  // set some fields instead, e.g. mark the user inactive (JobConfig::missing_update)
+};
 
 struct DetachGuard {
   // A run whose detaches exceed the larger of `floor` and the smaller of
@@ -170,6 +174,10 @@ struct JobConfig {
   std::string target;  // a key of Config::targets (validated)
   std::vector<MappingConfig> mapping;
   OnMissing on_missing = OnMissing::kDetach;
+  // on_missing: {update: {field: constant, ...}}: the fields set on users gone
+  // from the source (an object; empty unless on_missing is kUpdate).
+  nlohmann::json missing_update = nlohmann::json::object();
+  Position missing_where;
   DetachGuard max_detach;
   Position where;
   Position mapping_where;

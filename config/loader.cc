@@ -2,6 +2,7 @@
 // read here; connector sections come from the tables in schema.cc.
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <set>
 #include <system_error>
@@ -186,6 +187,47 @@ void read_mapping(Section& sec, const Node& v, JobBuild& b) {
   }
 }
 
+void read_on_missing(Section& sec, const Node& v, JobBuild& b) {
+  const char* expected = "expected detach, ignore, or {update: {field: value, ...}}";
+  b.job.missing_where = sec.ctx().diag.position(v.Mark());
+  if (v.IsScalar()) {
+    if (auto e = read_enum(sec, "on_missing", v, {"detach", "ignore"})) {
+      b.job.on_missing = *e == "detach" ? OnMissing::kDetach : OnMissing::kIgnore;
+    }
+    return;
+  }
+  if (!v.IsMap() || v.size() != 1 || !v["update"] || !v["update"].IsMap() || v["update"].size() == 0) {
+    report_bad_value(sec, "on_missing", v, expected);
+    return;
+  }
+  nlohmann::json fields = nlohmann::json::object();
+  for (const auto& kv : v["update"]) {
+    const Node& value = kv.second;
+    if (!kv.first.IsScalar() || !value.IsScalar()) {
+      sec.ctx().diag.error(kv.first.Mark(), "bad field in on_missing.update",
+                           "expected field: value with a plain value (string, number or boolean)");
+      continue;
+    }
+    // Plain scalars keep their YAML type; quoted ones are strings.
+    const std::string& text = value.Scalar();
+    if (value.Tag() == "!") {
+      fields[kv.first.Scalar()] = text;
+    } else if (text == "true" || text == "false") {
+      fields[kv.first.Scalar()] = text == "true";
+    } else if (long long n = 0; !text.empty() &&
+                                std::from_chars(text.data(), text.data() + text.size(), n).ptr ==
+                                    text.data() + text.size()) {
+      fields[kv.first.Scalar()] = n;
+    } else if (text == "null" || text == "~") {
+      fields[kv.first.Scalar()] = nullptr;
+    } else {
+      fields[kv.first.Scalar()] = text;
+    }
+  }
+  b.job.on_missing = OnMissing::kUpdate;
+  b.job.missing_update = std::move(fields);
+}
+
 const std::vector<KeyRule<JobBuild>>& job_rules() {
   static const std::vector<KeyRule<JobBuild>> rules = {
       {{"source", "string", "", true, "Name of a source under 'sources'"},
@@ -199,13 +241,10 @@ const std::vector<KeyRule<JobBuild>>& job_rules() {
          if (auto m = sec.key_mark("mapping")) b.job.mapping_where = sec.ctx().diag.position(*m);
          read_mapping(sec, v, b);
        }},
-      {{"on_missing", "one of: detach, ignore", "detach", false,
-        "What happens to users gone from the source: detach them from the target, or leave them"},
-       [](Section& sec, const Node& v, JobBuild& b) {
-         if (auto e = read_enum(sec, "on_missing", v, {"detach", "ignore"})) {
-           b.job.on_missing = *e == "detach" ? OnMissing::kDetach : OnMissing::kIgnore;
-         }
-       }},
+      {{"on_missing", "detach, ignore, or {update: {field: value}}", "detach", false,
+        "What happens to users gone from the source: detach them from the target, leave them, or set fields "
+        "on them (e.g. {update: {approved: false}} to suspend rather than delete)"},
+       read_on_missing},
       {{"max_detach", "map or off", "count 500, percent 10, floor 5", false,
         "Blocks every detach of a run that would detach more than max(floor, min(count, percent of the snapshot)); "
         "off disables it"},

@@ -19,7 +19,8 @@ struct Change {
   std::vector<std::string> changed_fields;  // update: top-level fields that differ (sorted)
   std::string target_id;                    // update/detach: the id the target gave; create: empty
   std::uint64_t hash = 0;                   // canonical hash of `payload`
-  bool resync = false;  // an update forced by `dirsync resync`: send every field the target allows
+  bool resync = false;   // an update forced by `dirsync resync`: send every field the target allows
+  bool missing = false;  // an update because the user is gone from the source (on_missing: update)
 };
 
 enum class OutcomeKind {

@@ -103,6 +103,26 @@ std::vector<std::string> check_job(const config::JobConfig& job, const core::Tar
     errors.push_back(where + ": job '" + job.name + "' has on_missing: detach, but target '" + job.target +
                      "' cannot detach users; expected on_missing: ignore");
   }
+  if (job.on_missing == config::OnMissing::kUpdate) {
+    if (!caps.update || caps.full_set) {
+      errors.push_back(job.missing_where.str() + ": job '" + job.name + "' has on_missing: update, but target '" +
+                       job.target + "' cannot update users; expected on_missing: " +
+                       (caps.detach ? "detach or ignore" : "ignore"));
+    }
+    for (auto it = job.missing_update.begin(); it != job.missing_update.end(); ++it) {
+      if (target.fields().empty()) break;
+      const core::FieldSpec* spec = find_field(target, it.key());
+      if (!spec) {
+        std::vector<std::string> names;
+        for (const auto& f : target.fields()) names.push_back(f.name);
+        errors.push_back(job.missing_where.str() + ": job '" + job.name + "' on_missing.update sets unknown field '" +
+                         it.key() + "' of target '" + job.target + "'; " + config::suggestion(it.key(), names));
+      } else if (auto c = core::coerce(it.value(), spec->type); !c) {
+        errors.push_back(job.missing_where.str() + ": job '" + job.name + "' on_missing.update field '" + it.key() +
+                         "': " + c.error().message + "; expected a value of type " + core::to_string(spec->type));
+      }
+    }
+  }
   if (target.fields().empty()) return errors;  // the target takes any fields
 
   for (const auto& m : job.mapping) {

@@ -83,6 +83,8 @@ std::string format_plan(const RunReport& r, std::size_t max_changes) {
           out += sep + f + " " + before + " -> " + after;
           sep = "; ";
         }
+        if (ch.missing) out += "  [gone from the source: on_missing update]";
+        if (r.outcome == RunOutcome::kBlocked && ch.missing) out += " [blocked by max_detach]";
         out += "\n";
         break;
       }
@@ -130,7 +132,8 @@ nlohmann::json report_to_json(const RunReport& r, bool with_plan) {
         c["changed_fields"] = ch.changed_fields;
         c["before"] = ch.previous;
       }
-      if (ch.op == core::Op::kDetach && r.outcome == RunOutcome::kBlocked) c["blocked"] = true;
+      if (ch.missing) c["on_missing"] = true;
+      if ((ch.op == core::Op::kDetach || ch.missing) && r.outcome == RunOutcome::kBlocked) c["blocked"] = true;
       changes.push_back(std::move(c));
     }
   }

@@ -325,20 +325,33 @@ RunReport SyncEngine::run_unguarded(const RunOptions& options) {
   }
 
   const bool can_detach = report.pull_complete && !batcher.failed() && report.outcome != RunOutcome::kFailed &&
-                          job_.on_missing == config::OnMissing::kDetach;
+                          job_.on_missing != config::OnMissing::kIgnore;
   if (can_detach) {
+    // Users gone from a complete pull: detached, or (on_missing: update) given
+    // the configured fields. Both count against max_detach: a mass suspension
+    // is as much an accident as a mass deletion.
     std::vector<Change> detaches;
     reader->refresh();
     reader->for_each([&](std::string_view key, const core::SnapshotEntry& entry) {
-      if (!seen.contains(key)) {
-        Change change;
+      if (seen.contains(key)) return true;
+      Change change;
+      change.key = std::string(key);
+      change.target_id = entry.target_id;
+      change.previous = entry.payload;
+      if (job_.on_missing == config::OnMissing::kUpdate) {
+        nlohmann::json payload = entry.payload.is_object() ? entry.payload : nlohmann::json::object();
+        for (auto it = job_.missing_update.begin(); it != job_.missing_update.end(); ++it) payload[it.key()] = it.value();
+        if (payload == entry.payload) return true;  // already marked on an earlier run
+        change.op = Op::kUpdate;
+        change.missing = true;
+        change.changed_fields = core::changed_fields(entry.payload, payload);
+        change.hash = core::canonical_hash(payload);
+        change.payload = std::move(payload);
+      } else {
         change.op = Op::kDetach;
-        change.key = std::string(key);
-        change.target_id = entry.target_id;
-        change.previous = entry.payload;
         change.hash = entry.hash;
-        detaches.push_back(std::move(change));
       }
+      detaches.push_back(std::move(change));
       return true;
     });
     report.counts.detach_planned = detaches.size();

@@ -125,5 +125,43 @@ targets:
                           "dirsync.yaml:7:3: missing required key 'password_secret' in target 'a'; expected a secret"));
 }
 
+TEST(JobSettings, OnMissingUpdateSetsTypedConstants) {
+  const Config cfg = load_string(yaml(R"(
+state_dir: /var/lib/dirsync
+sources:
+  s: {type: csv, path: u.csv, key: id}
+targets:
+  t: {type: file, path: out.jsonl}
+jobs:
+  j:
+    source: s
+    target: t
+    mapping: {name: "{name}"}
+    on_missing: {update: {approved: false, status_id: 3, notes: "left the company"}}
+)"),
+                                 "dirsync.yaml");
+  const auto& job = cfg.jobs.at("j");
+  EXPECT_EQ(job.on_missing, OnMissing::kUpdate);
+  EXPECT_EQ(job.missing_update, nlohmann::json({{"approved", false}, {"status_id", 3}, {"notes", "left the company"}}));
+}
+
+TEST(JobSettings, RejectsAMalformedOnMissing) {
+  EXPECT_THAT(errors_of(R"(
+state_dir: /var/lib/dirsync
+sources:
+  s: {type: csv, path: u.csv, key: id}
+targets:
+  t: {type: file, path: out.jsonl}
+jobs:
+  j:
+    source: s
+    target: t
+    mapping: {name: "{name}"}
+    on_missing: {suspend: true}
+)"),
+              ElementsAre("dirsync.yaml:11:17: bad value (a map) for 'on_missing'; expected detach, ignore, or "
+                          "{update: {field: value, ...}}"));
+}
+
 }  // namespace
 }  // namespace dirsync::config

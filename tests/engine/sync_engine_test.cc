@@ -504,5 +504,44 @@ TEST_F(SyncEngineTest, DifferentRejectionsDoNotTripTheBreaker) {
   EXPECT_EQ(target_.calls, 5u);
 }
 
+TEST_F(SyncEngineTest, OnMissingUpdateMarksGoneUsersInsteadOfDetachingThem) {
+  job_.on_missing = config::OnMissing::kUpdate;
+  job_.missing_update = {{"active", false}};
+  source_.set_records(users(30));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  source_.set_records(users(29));  // u30 leaves
+  target_.sent.clear();
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kOk);
+  ASSERT_EQ(target_.sent.size(), 1u);
+  EXPECT_EQ(target_.sent[0].op, Op::kUpdate);
+  EXPECT_TRUE(target_.sent[0].missing);
+  EXPECT_EQ(target_.sent[0].changed_fields, std::vector<std::string>{"active"});
+  EXPECT_EQ(store_->get("job", "u30")->payload, json({{"name", "User 30"}, {"active", false}}));
+
+  // Marked once; not again on the next run.
+  target_.sent.clear();
+  run();
+  EXPECT_TRUE(target_.sent.empty());
+  // Back in the source: the mapped payload restores the user.
+  source_.set_records(users(30));
+  run();
+  ASSERT_EQ(target_.sent.size(), 1u);
+  EXPECT_EQ(target_.sent[0].changed_fields, std::vector<std::string>{"active"});
+  EXPECT_FALSE(target_.sent[0].missing);
+}
+
+TEST_F(SyncEngineTest, OnMissingUpdateCountsAgainstMaxDetach) {
+  job_.on_missing = config::OnMissing::kUpdate;
+  job_.missing_update = {{"active", false}};
+  source_.set_records(users(30));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  source_.set_records(users(20));
+  target_.sent.clear();
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kBlocked);
+  EXPECT_TRUE(target_.sent.empty());
+}
+
 }  // namespace
 }  // namespace dirsync::engine

@@ -100,6 +100,12 @@ class SyncEngine::Batcher {
           if (!outcome.message.empty()) {
             report_.notes.push_back({change.key, {}, core::to_string(change.op), "applied", outcome.message});
           }
+          if (change.resync && change.op == Op::kCreate && !change.previous.is_null() && outcome.target_id.empty()) {
+            // A resync re-sent an existing user as a create and the target said
+            // it already has one: it confirmed the user, not our payload. The
+            // snapshot keeps what the target last really took.
+            break;
+          }
           state::SnapshotWrite write{change.key, std::nullopt};
           if (change.op != Op::kDetach) {
             core::SnapshotEntry entry;

@@ -7,6 +7,8 @@
 #include <random>
 #include <thread>
 
+#include "connectors/http/rate_limiter.h"
+
 namespace dirsync::http {
 namespace {
 
@@ -129,6 +131,7 @@ Exchange send_with_retry(Transport& transport, const Request& request, const Ret
   const int max_attempts = std::max(1, options.policy.max_attempts);
   Exchange ex;
   for (int attempt = 1;; ++attempt) {
+    if (options.rate_limiter) options.rate_limiter->acquire();
     ex.response = transport.send(request);
     ex.attempts = attempt;
     ex.classification = classify(ex.response, options.clock());

@@ -19,10 +19,12 @@
 // `retry_after_max`.
 //
 // Every function here is pure except `send_with_retry`, which sends through the
-// given Transport and sleeps only through the given Sleeper (tests pass a
-// recording no-op: no test waits on the wall clock).
+// given Transport and sleeps only through the given Sleeper and the optional
+// RateLimiter's own sleeper (tests pass recording no-ops or fake clocks: no
+// test waits on the wall clock).
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +33,8 @@
 #include "connectors/http/http_client.h"
 
 namespace dirsync::http {
+
+class RateLimiter;  // rate_limiter.h
 
 enum class Verdict { kSuccess, kRetry, kAuth, kRejected, kUnknown };
 const char* to_string(Verdict verdict);
@@ -89,11 +93,15 @@ struct Exchange {
 
 // Sends `request` until its verdict is final or `max_attempts` is reached:
 // kRetry verdicts are retried; kUnknown ones only when `request.idempotent`.
+// With a `rate_limiter`, every attempt (retries included: the server counts
+// them too) first waits for a slot from it.
 struct RetryOptions {
   RetryPolicy policy;
   Sleeper sleeper = real_sleeper();
   Jitter jitter = random_jitter();
   std::function<std::chrono::system_clock::time_point()> clock = [] { return std::chrono::system_clock::now(); };
+  // Shared by every worker of one target; null: no rate limit.
+  std::shared_ptr<RateLimiter> rate_limiter;
 };
 Exchange send_with_retry(Transport& transport, const Request& request, const RetryOptions& options);
 

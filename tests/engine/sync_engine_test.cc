@@ -418,15 +418,16 @@ TEST_F(SyncEngineTest, CreateOnlyTargetSkipsUpdatesAndResyncResendsThemAsCreates
   ASSERT_EQ(run().outcome, RunOutcome::kOk);
   auto edited = users(3);
   edited[0] = rec("u1", "Renamed");
+  edited[1] = rec("u2", "Renamed too");
   source_.set_records(edited);
   target_.sent.clear();
   auto report = run();
-  EXPECT_EQ(report.counts.skipped, 1u);
+  EXPECT_EQ(report.counts.skipped, 2u);
   EXPECT_TRUE(target_.sent.empty());
   EXPECT_EQ(store_->get("job", "u1")->payload, json({{"name", "User 1"}}));  // the target was not told
   ASSERT_EQ(report.notes.size(), 1u);
   EXPECT_EQ(report.notes[0].message,
-            "1 changed users were not pushed: target 'tgt' cannot update users (resync re-sends them as creates)");
+            "2 changed users were not pushed: target 'tgt' cannot update users (resync re-sends them as creates)");
 
   // The target answers as create-only APIs do for users they already have:
   // applied, no id, a note. The snapshot keeps the id it had.
@@ -437,8 +438,11 @@ TEST_F(SyncEngineTest, CreateOnlyTargetSkipsUpdatesAndResyncResendsThemAsCreates
     EXPECT_EQ(c.op, Op::kCreate);
     EXPECT_TRUE(c.resync);
   }
+  // u1 was created again (a new id); u2 was only confirmed as existing: the
+  // snapshot keeps u2's old payload, which is what the target has.
   EXPECT_EQ(store_->get("job", "u1")->payload, json({{"name", "Renamed"}}));
   EXPECT_EQ(store_->get("job", "u2")->target_id, "101");
+  EXPECT_EQ(store_->get("job", "u2")->payload, json({{"name", "User 2"}}));
   ASSERT_EQ(resync.notes.size(), 1u);
   EXPECT_EQ(resync.notes[0].key, "u2");
   EXPECT_EQ(resync.notes[0].message, "already existed (skipped by the target)");

@@ -12,15 +12,23 @@ using core::Change;
 using core::Outcome;
 
 PerscomTarget::PerscomTarget(config::PerscomTargetSettings settings, http::Sleeper sleeper,
-                             std::unique_ptr<http::Transport> transport, http::Jitter jitter)
+                             std::unique_ptr<http::Transport> transport, http::Jitter jitter,
+                             http::RateLimiter::Clock clock)
     : settings_(std::move(settings)), transport_(std::move(transport)) {
   caps_.create = caps_.update = caps_.detach = true;
   caps_.full_set = false;
   caps_.max_batch = perscom::kMaxBatch;
   if (!transport_) transport_ = std::make_unique<http::HttpClient>(settings_.http);
   retry_.policy = http::RetryPolicy::from(settings_.http);
-  retry_.sleeper = std::move(sleeper);
+  retry_.sleeper = sleeper;
   retry_.jitter = std::move(jitter);
+  rate_limits_ = http::effective_rate_limits(settings_.http.rate_limits, default_rate_limits());
+  if (!clock) clock = [] { return std::chrono::steady_clock::now(); };
+  retry_.rate_limiter = http::make_rate_limiter(rate_limits_, std::move(sleeper), std::move(clock));
+}
+
+std::vector<config::RateWindow> PerscomTarget::default_rate_limits() {
+  return {config::RateWindow{60, std::chrono::minutes(1)}};
 }
 
 std::size_t PerscomTarget::batch_size() const {

@@ -26,6 +26,11 @@
 // - Created users are matched to sent ones by lower-cased email; a sent user the
 //   response does not list is an unknown outcome, never assumed created.
 //
+// Rate limit: PERSCOM's API allows about 60 requests per minute, so that is
+// the default (`default_rate_limits()`); `http.rate_limits` replaces it, and
+// `rate_limits: off` removes it. Every attempt, retries included, waits for a
+// slot first (http::RateLimiter, through the injected sleeper).
+//
 // A PerscomTarget is used from one thread at a time (it owns one HttpClient).
 #include <cstddef>
 #include <memory>
@@ -38,6 +43,7 @@
 
 #include "config/config.h"
 #include "connectors/http/http_client.h"
+#include "connectors/http/rate_limiter.h"
 #include "connectors/http/retry.h"
 #include "core/target.h"
 
@@ -88,9 +94,17 @@ Decoded decode(const http::Response& response, std::span<const core::Change> bat
 class PerscomTarget final : public core::Target {
  public:
   // `transport` null: a real HttpClient over `settings.http`. Tests inject a
-  // recording sleeper (and a fixed jitter) so that retries never wait.
+  // recording sleeper (and a fixed jitter) so that retries never wait; the
+  // rate limiter waits through the same sleeper, reading `clock` (null: the
+  // steady clock).
   PerscomTarget(config::PerscomTargetSettings settings, http::Sleeper sleeper = http::real_sleeper(),
-                std::unique_ptr<http::Transport> transport = nullptr, http::Jitter jitter = http::random_jitter());
+                std::unique_ptr<http::Transport> transport = nullptr, http::Jitter jitter = http::random_jitter(),
+                http::RateLimiter::Clock clock = nullptr);
+
+  // PERSCOM's documented limit: 60 requests per minute.
+  static std::vector<config::RateWindow> default_rate_limits();
+  // The limits in force: `http.rate_limits` when set (empty: none), else the defaults.
+  const std::vector<config::RateWindow>& rate_limits() const { return rate_limits_; }
 
   const core::Capabilities& capabilities() const override { return caps_; }
   const std::vector<core::FieldSpec>& fields() const override { return perscom::field_specs(); }
@@ -102,6 +116,7 @@ class PerscomTarget final : public core::Target {
   config::PerscomTargetSettings settings_;
   core::Capabilities caps_;
   std::unique_ptr<http::Transport> transport_;
+  std::vector<config::RateWindow> rate_limits_;
   http::RetryOptions retry_;
 };
 

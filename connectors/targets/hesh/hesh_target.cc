@@ -1,0 +1,122 @@
+// The Hesh batch loop: sends encode()d requests through the retry policy, one
+// request per group of users with distinct external_user_id and email, and
+// re-sends what a 400 left undecided until every change has an outcome.
+#include <algorithm>
+#include <deque>
+
+#include "connectors/targets/hesh/hesh_target.h"
+
+namespace dirsync::targets {
+
+using core::Change;
+using core::Outcome;
+
+HeshTarget::HeshTarget(config::HeshTargetSettings settings, http::Sleeper sleeper,
+                       std::unique_ptr<http::Transport> transport, http::Jitter jitter,
+                       http::RateLimiter::Clock clock)
+    : settings_(std::move(settings)), transport_(std::move(transport)) {
+  caps_.create = true;
+  caps_.update = false;  // Hesh has no update endpoint
+  caps_.detach = false;  // nor a delete one
+  caps_.full_set = false;
+  caps_.max_batch = hesh::kMaxBatch;
+  if (!transport_) transport_ = std::make_unique<http::HttpClient>(settings_.http);
+  retry_.policy = http::RetryPolicy::from(settings_.http);
+  retry_.sleeper = sleeper;
+  retry_.jitter = std::move(jitter);
+  rate_limits_ = http::effective_rate_limits(settings_.http.rate_limits, default_rate_limits());
+  if (!clock) clock = [] { return std::chrono::steady_clock::now(); };
+  // Null when the limits are off: then nothing waits.
+  retry_.rate_limiter = http::make_rate_limiter(rate_limits_, std::move(sleeper), std::move(clock));
+}
+
+std::vector<config::RateWindow> HeshTarget::default_rate_limits() {
+  using std::chrono::hours;
+  using std::chrono::milliseconds;
+  using std::chrono::minutes;
+  using std::chrono::seconds;
+  return {
+      {15, milliseconds(seconds(1))},
+      {300, milliseconds(minutes(1))},
+      {4000, milliseconds(hours(1))},
+  };
+}
+
+std::size_t HeshTarget::batch_size() const {
+  return std::clamp<std::size_t>(settings_.batch_size, 1, hesh::kMaxBatch);
+}
+
+std::string HeshTarget::describe() const {
+  std::string base = settings_.base_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return "hesh " + base;
+}
+
+core::Result<std::vector<Outcome>> HeshTarget::apply(std::span<const Change> batch) {
+  std::vector<std::optional<Outcome>> outcomes(batch.size());
+
+  std::vector<std::size_t> ready;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (auto o = hesh::precheck(batch[i])) {
+      outcomes[i] = std::move(*o);
+    } else {
+      ready.push_back(i);
+    }
+  }
+
+  // Two users with one email (or one external_user_id) in a request would make
+  // Hesh's answer ambiguous: they go in separate requests. A 400 either decides
+  // at least one change or all of its request, so every round makes progress.
+  std::deque<std::vector<std::size_t>> work;
+  for (auto& group : hesh::distinct_groups(batch, ready)) work.push_back(std::move(group));
+  while (!work.empty()) {
+    std::vector<std::size_t> group = std::move(work.front());
+    work.pop_front();
+    std::vector<Change> sub;
+    sub.reserve(group.size());
+    for (std::size_t i : group) sub.push_back(batch[i]);
+
+    const http::Request request = hesh::encode(settings_, sub);
+    const http::Exchange ex = http::send_with_retry(*transport_, request, retry_);
+    hesh::Decoded d = hesh::decode(settings_, ex.response, sub, ex.attempts);
+    if (d.error) {
+      // A job-stopping error means this request was not processed. What an
+      // earlier request of this batch applied must still reach the snapshot:
+      // report the undecided changes as retry-later instead, and let the next
+      // batch meet the same error and stop the job.
+      const bool any_applied = std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) {
+        return o && o->kind == core::OutcomeKind::kApplied;
+      });
+      if (!any_applied) return *d.error;
+      for (auto& o : outcomes) {
+        if (!o) o = Outcome::retry(d.error->message);
+      }
+      break;
+    }
+    std::vector<std::size_t> rest;
+    for (std::size_t j = 0; j < group.size(); ++j) {
+      if (j < d.outcomes.size() && d.outcomes[j]) {
+        outcomes[group[j]] = std::move(*d.outcomes[j]);
+      } else {
+        rest.push_back(group[j]);
+      }
+    }
+    if (rest.size() == group.size()) {
+      // Defensive: a decode that decided nothing would loop forever.
+      for (std::size_t i : rest) outcomes[i] = Outcome::unknown("Hesh's answer decided nothing for this user");
+      continue;
+    }
+    if (!rest.empty()) work.push_front(std::move(rest));
+  }
+
+  std::vector<Outcome> out;
+  out.reserve(outcomes.size());
+  for (auto& o : outcomes) out.push_back(o ? std::move(*o) : Outcome::unknown("not sent"));
+  return out;
+}
+
+std::unique_ptr<core::Target> make_hesh_target(const config::HeshTargetSettings& settings) {
+  return std::make_unique<HeshTarget>(settings);
+}
+
+}  // namespace dirsync::targets

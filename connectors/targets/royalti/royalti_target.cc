@@ -1,0 +1,94 @@
+// The Royalti request loop: one request per group of users with distinct
+// display names, each through the retry policy, decoded into one outcome per user.
+#include <algorithm>
+
+#include "connectors/targets/royalti/royalti_target.h"
+
+namespace dirsync::targets {
+
+using core::Change;
+using core::Outcome;
+
+RoyaltiTarget::RoyaltiTarget(config::RoyaltiTargetSettings settings, http::Sleeper sleeper,
+                             std::unique_ptr<http::Transport> transport, http::Jitter jitter,
+                             http::RateLimiter::Clock clock)
+    : settings_(std::move(settings)), transport_(std::move(transport)) {
+  caps_.create = true;
+  caps_.update = false;  // Royalti has no update endpoint
+  caps_.detach = false;  // nor a remove one
+  caps_.full_set = false;
+  caps_.max_batch = royalti::kMaxBatch;
+  if (!transport_) transport_ = std::make_unique<http::HttpClient>(settings_.http);
+  retry_.policy = http::RetryPolicy::from(settings_.http);
+  retry_.sleeper = sleeper;
+  retry_.jitter = std::move(jitter);
+  rate_limits_ = http::effective_rate_limits(settings_.http.rate_limits, default_rate_limits());
+  if (!clock) clock = [] { return std::chrono::steady_clock::now(); };
+  // Null when there are no limits: then nothing waits.
+  retry_.rate_limiter = http::make_rate_limiter(rate_limits_, std::move(sleeper), std::move(clock));
+}
+
+std::vector<config::RateWindow> RoyaltiTarget::default_rate_limits() { return {}; }
+
+std::size_t RoyaltiTarget::batch_size() const {
+  return std::clamp<std::size_t>(settings_.batch_size, 1, royalti::kMaxBatch);
+}
+
+std::string RoyaltiTarget::describe() const {
+  std::string base = settings_.base_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return "royalti " + base;
+}
+
+core::Result<std::vector<Outcome>> RoyaltiTarget::apply(std::span<const Change> batch) {
+  std::vector<std::optional<Outcome>> outcomes(batch.size());
+  std::vector<std::size_t> ready;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (auto o = royalti::precheck(batch[i])) {
+      outcomes[i] = std::move(*o);
+    } else {
+      ready.push_back(i);
+    }
+  }
+
+  // Royalti names results only by "firstName lastName": two users with one
+  // display name in a request could not be told apart, so they go in
+  // separate requests.
+  for (const auto& group : royalti::distinct_name_groups(batch, ready)) {
+    std::vector<Change> sub;
+    sub.reserve(group.size());
+    for (std::size_t i : group) sub.push_back(batch[i]);
+
+    const http::Request request = royalti::encode(settings_, sub);
+    const http::Exchange ex = http::send_with_retry(*transport_, request, retry_);
+    royalti::Decoded d = royalti::decode(ex.response, sub, ex.attempts);
+    if (d.error) {
+      // A job-stopping error means this request was not processed. What an
+      // earlier request of this batch applied must still reach the snapshot:
+      // report the undecided changes as retry-later instead, and let the next
+      // batch meet the same error and stop the job.
+      const bool any_applied = std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) {
+        return o && o->kind == core::OutcomeKind::kApplied;
+      });
+      if (!any_applied) return *d.error;
+      for (auto& o : outcomes) {
+        if (!o) o = Outcome::retry(d.error->message);
+      }
+      break;
+    }
+    for (std::size_t j = 0; j < group.size() && j < d.outcomes.size(); ++j) {
+      outcomes[group[j]] = std::move(d.outcomes[j]);
+    }
+  }
+
+  std::vector<Outcome> out;
+  out.reserve(outcomes.size());
+  for (auto& o : outcomes) out.push_back(o ? std::move(*o) : Outcome::unknown("not sent"));
+  return out;
+}
+
+std::unique_ptr<core::Target> make_royalti_target(const config::RoyaltiTargetSettings& settings) {
+  return std::make_unique<RoyaltiTarget>(settings);
+}
+
+}  // namespace dirsync::targets

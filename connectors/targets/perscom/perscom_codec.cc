@@ -209,7 +209,7 @@ Decoded decode_by_id(const http::Response& r, std::span<const Change> batch) {
     if (returned.count(change.target_id)) {
       d.outcomes.emplace_back(Outcome::applied(change.target_id));
     } else if (op == Op::kUpdate) {
-      d.outcomes.emplace_back(Outcome::rejected("user id " + change.target_id + " does not exist in PERSCOM"));
+      d.outcomes.emplace_back(Outcome::rejected(missing_id_message(change.target_id)));
     } else {
       d.outcomes.emplace_back(Outcome::applied(change.target_id, "already absent"));
     }
@@ -218,6 +218,8 @@ Decoded decode_by_id(const http::Response& r, std::span<const Change> batch) {
 }
 
 }  // namespace
+
+std::string missing_id_message(const std::string& id) { return "user id " + id + " does not exist in PERSCOM"; }
 
 const std::vector<core::FieldSpec>& field_specs() {
   static const std::vector<core::FieldSpec> specs = {

@@ -42,6 +42,37 @@ std::string PerscomTarget::describe() const {
 }
 
 core::Result<std::vector<Outcome>> PerscomTarget::apply(std::span<const Change> batch) {
+  auto result = apply_once(batch);
+  if (!result) return result;
+  auto& outcomes = result.value();
+  // Resync: users deleted inside PERSCOM come back as creates.
+  std::vector<std::size_t> gone;
+  std::vector<Change> recreate;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const Change& c = batch[i];
+    if (c.op == core::Op::kUpdate && c.resync && outcomes[i].kind == core::OutcomeKind::kRejected &&
+        outcomes[i].message == perscom::missing_id_message(c.target_id)) {
+      gone.push_back(i);
+      Change create = c;
+      create.op = core::Op::kCreate;
+      create.target_id.clear();
+      recreate.push_back(std::move(create));
+    }
+  }
+  if (recreate.empty()) return result;
+  auto created = apply_once(recreate);
+  if (!created) return created;
+  for (std::size_t j = 0; j < gone.size(); ++j) {
+    Outcome o = std::move(created.value()[j]);
+    if (o.kind == core::OutcomeKind::kApplied) {
+      o.message = "PERSCOM no longer had user id " + batch[gone[j]].target_id + ": created again";
+    }
+    outcomes[gone[j]] = std::move(o);
+  }
+  return result;
+}
+
+core::Result<std::vector<Outcome>> PerscomTarget::apply_once(std::span<const Change> batch) {
   std::vector<std::optional<Outcome>> outcomes(batch.size());
 
   // Decide locally what cannot or need not be sent.

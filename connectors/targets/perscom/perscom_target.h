@@ -55,6 +55,8 @@ namespace perscom {
 
 inline constexpr std::size_t kMaxBatch = 1000;
 
+// The rejection of a PATCH whose id PERSCOM does not have (it skips unknown ids silently).
+std::string missing_id_message(const std::string& id);
 // The user fields PERSCOM's batch endpoints accept (from the API reference).
 const std::vector<core::FieldSpec>& field_specs();
 
@@ -109,10 +111,13 @@ class PerscomTarget final : public core::Target {
   const core::Capabilities& capabilities() const override { return caps_; }
   const std::vector<core::FieldSpec>& fields() const override { return perscom::field_specs(); }
   std::size_t batch_size() const override;
+  // A resync PATCH of an id PERSCOM no longer has creates that user again
+  // (the "create again any user the server no longer has").
   core::Result<std::vector<core::Outcome>> apply(std::span<const core::Change> batch) override;
   std::string describe() const override;
 
  private:
+  core::Result<std::vector<core::Outcome>> apply_once(std::span<const core::Change> batch);
   config::PerscomTargetSettings settings_;
   core::Capabilities caps_;
   std::unique_ptr<http::Transport> transport_;

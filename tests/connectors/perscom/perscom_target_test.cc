@@ -240,6 +240,31 @@ TEST_F(PerscomTargetTest, ReportsAPatchOfAnIdPerscomDoesNotHave) {
   EXPECT_EQ(result.value()[1].message, "user id 4242 does not exist in PERSCOM");
 }
 
+TEST_F(PerscomTargetTest, ResyncCreatesAgainAUserPerscomNoLongerHas) {
+  const auto kept = server_.add_user({{"name", "Kept"}, {"email", "kept@x.org"}});
+  const std::vector<Change> batch = {
+      update(kept, {{"name", "Kept"}, {"email", "kept@x.org"}}, {"email", "name"}, /*resync=*/true),
+      update(4242, {{"name", "Gone"}, {"email", "gone@x.org"}}, {"email", "name"}, /*resync=*/true)};
+  auto result = target()->apply(batch);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  ASSERT_EQ(result->size(), 2u);
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kApplied);
+  EXPECT_EQ(result.value()[1].kind, OutcomeKind::kApplied);
+  const auto recreated = server_.find_user_by_email("gone@x.org");
+  ASSERT_TRUE(recreated.is_object());
+  EXPECT_EQ(result.value()[1].target_id, std::to_string(recreated["id"].get<std::int64_t>()));
+  EXPECT_EQ(result.value()[1].message, "PERSCOM no longer had user id 4242: created again");
+  EXPECT_EQ(count("POST"), 1u);
+}
+
+TEST_F(PerscomTargetTest, PlainUpdateOfAMissingIdIsRejectedNotRecreated) {
+  const std::vector<Change> batch = {update(4242, {{"name", "Gone"}, {"email", "gone@x.org"}}, {"name"})};
+  auto result = target()->apply(batch);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.value()[0].kind, OutcomeKind::kRejected);
+  EXPECT_EQ(count("POST"), 0u);
+}
+
 TEST_F(PerscomTargetTest, DeletesUsersAndCountsAMissingOneAsAlreadyAbsent) {
   const auto ann = server_.add_user({{"name", "Ann"}, {"email", "ann@x.org"}});
   server_.add_user({{"name", "Bob"}, {"email", "bob@x.org"}});

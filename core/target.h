@@ -55,6 +55,12 @@ class Target {
   // Configured batch size, 1..capabilities().max_batch.
   virtual std::size_t batch_size() const = 0;
   virtual Result<std::vector<Outcome>> apply(std::span<const Change> batch) = 0;
+  // How long the target's rate limits make pushing this many changes take,
+  // e.g. "~42 min at 4,000/h"; empty when they do not slow it down. Plans show it.
+  virtual std::string pace(std::size_t creates, std::size_t updates, std::size_t detaches) const {
+    (void)creates, (void)updates, (void)detaches;
+    return {};
+  }
   // A short description for logs, e.g. "perscom https://api.perscom.io/v2". Never secrets.
   virtual std::string describe() const = 0;
 };

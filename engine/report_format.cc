@@ -95,6 +95,7 @@ std::string format_plan(const RunReport& r, std::size_t max_changes) {
     }
   }
   if (r.plan.empty()) out += "  (no changes)\n";
+  if (!r.pace.empty()) out += "  pace: " + r.pace + " (the target's rate limits)\n";
   out += format_summary(r);
   return out;
 }
@@ -113,6 +114,7 @@ nlohmann::json report_to_json(const RunReport& r, bool with_plan) {
   if (!r.pull_note.empty()) j["note"] = r.pull_note;
   if (!r.blocked_note.empty()) j["blocked"] = r.blocked_note;
   if (r.run_id) j["run_id"] = r.run_id;
+  if (!r.pace.empty()) j["pace"] = r.pace;
   auto& problems = j["problems"] = nlohmann::json::array();
   for (const auto& p : r.problems) {
     problems.push_back(

@@ -396,6 +396,9 @@ RunReport SyncEngine::run_unguarded(const RunOptions& options) {
     report.outcome = RunOutcome::kPartial;
   }
   report.snapshot_after = store_.snapshot_size(job_.name);
+  if (options.dry_run) {
+    report.pace = target_.pace(report.counts.created, report.counts.updated, report.counts.detached);
+  }
   finish();
 
   if (!options.dry_run) {

@@ -85,6 +85,7 @@ struct RunReport {
   std::vector<Problem> problems;
   std::vector<Problem> notes;      // applied changes the target said something about
   std::vector<core::Change> plan;  // dry runs: every change that would be pushed
+  std::string pace;                // dry runs: how long the target's rate limits make the push, if they matter
   std::chrono::milliseconds duration{0};
   std::uint64_t run_id = 0;
 };

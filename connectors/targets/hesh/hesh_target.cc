@@ -46,6 +46,13 @@ std::size_t HeshTarget::batch_size() const {
   return std::clamp<std::size_t>(settings_.batch_size, 1, hesh::kMaxBatch);
 }
 
+std::string HeshTarget::pace(std::size_t creates, std::size_t updates, std::size_t detaches) const {
+  // Only creates are sent: this API has no update or delete.
+  (void)updates, (void)detaches;
+  const std::size_t b = batch_size();
+  return http::describe_pace((creates + b - 1) / b, rate_limits_);
+}
+
 std::string HeshTarget::describe() const {
   std::string base = settings_.base_url;
   while (!base.empty() && base.back() == '/') base.pop_back();

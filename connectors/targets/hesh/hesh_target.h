@@ -123,6 +123,7 @@ class HeshTarget final : public core::Target {
   std::size_t batch_size() const override;
   core::Result<std::vector<core::Outcome>> apply(std::span<const core::Change> batch) override;
   // "hesh https://api.hesh.app": never the tenant id or the key.
+  std::string pace(std::size_t creates, std::size_t updates, std::size_t detaches) const override;
   std::string describe() const override;
 
   // The rate limits in force: the configured ones, else default_rate_limits();

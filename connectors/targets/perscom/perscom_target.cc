@@ -35,6 +35,12 @@ std::size_t PerscomTarget::batch_size() const {
   return std::clamp<std::size_t>(settings_.batch_size, 1, perscom::kMaxBatch);
 }
 
+std::string PerscomTarget::pace(std::size_t creates, std::size_t updates, std::size_t detaches) const {
+  const std::size_t b = batch_size();
+  auto requests = [b](std::size_t n) { return (n + b - 1) / b; };
+  return http::describe_pace(requests(creates) + requests(updates) + requests(detaches), rate_limits_);
+}
+
 std::string PerscomTarget::describe() const {
   std::string base = settings_.base_url;
   while (!base.empty() && base.back() == '/') base.pop_back();

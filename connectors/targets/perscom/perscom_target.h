@@ -114,6 +114,7 @@ class PerscomTarget final : public core::Target {
   // A resync PATCH of an id PERSCOM no longer has creates that user again
   // (the "create again any user the server no longer has").
   core::Result<std::vector<core::Outcome>> apply(std::span<const core::Change> batch) override;
+  std::string pace(std::size_t creates, std::size_t updates, std::size_t detaches) const override;
   std::string describe() const override;
 
  private:

@@ -147,6 +147,7 @@ class RoyaltiTarget final : public core::Target {
   // outcome per change, in order.
   core::Result<std::vector<core::Outcome>> apply(std::span<const core::Change> batch) override;
   // "royalti https://host": never the token.
+  std::string pace(std::size_t creates, std::size_t updates, std::size_t detaches) const override;
   std::string describe() const override;
 
   // The rate limits in force: `http.rate_limits` when set (empty: none), else

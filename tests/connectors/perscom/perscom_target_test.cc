@@ -257,6 +257,14 @@ TEST_F(PerscomTargetTest, ResyncCreatesAgainAUserPerscomNoLongerHas) {
   EXPECT_EQ(count("POST"), 1u);
 }
 
+TEST_F(PerscomTargetTest, SaysHowLongItsRateLimitMakesALargePush) {
+  auto t = target();  // batches of 100, PERSCOM's 60 requests/min
+  EXPECT_EQ(t->pace(100, 0, 0), "");  // one request: nothing to wait for
+  const std::string pace = t->pace(20'000, 5'000, 0);  // 250 requests
+  EXPECT_THAT(pace, HasSubstr("at 60/min"));
+  EXPECT_EQ(pace.rfind("~", 0), 0u) << pace;
+}
+
 TEST_F(PerscomTargetTest, PlainUpdateOfAMissingIdIsRejectedNotRecreated) {
   const std::vector<Change> batch = {update(4242, {{"name", "Gone"}, {"email", "gone@x.org"}}, {"name"})};
   auto result = target()->apply(batch);

@@ -3,23 +3,14 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "connectors/sources/csv/csv_source.h"
 #include "config/suggest.h"
+#include "connectors/sources/csv/csv_source.h"
 #include "connectors/targets/file/file_target.h"
-#include "connectors/targets/perscom/perscom_target.h"
-// Targets under construction join as soon as their library exists.
-#if __has_include("connectors/targets/hesh/hesh_target.h")
-#include "connectors/targets/hesh/hesh_target.h"
-#define DIRSYNC_HAS_HESH 1
-#endif
-#if __has_include("connectors/targets/royalti/royalti_target.h")
-#include "connectors/targets/royalti/royalti_target.h"
-#define DIRSYNC_HAS_ROYALTI 1
-#endif
-#if __has_include("connectors/targets/healvi/healvi_target.h")
 #include "connectors/targets/healvi/healvi_target.h"
-#define DIRSYNC_HAS_HEALVI 1
-#endif
+#include "connectors/targets/hesh/hesh_target.h"
+#include "connectors/targets/perscom/perscom_target.h"
+#include "connectors/targets/royalti/royalti_target.h"
+// auth_sync_user joins as soon as its library exists.
 #if __has_include("connectors/targets/auth_sync_user/auth_sync_user_target.h")
 #include "connectors/targets/auth_sync_user/auth_sync_user_target.h"
 #define DIRSYNC_HAS_AUTH_SYNC_USER 1
@@ -59,29 +50,14 @@ std::unique_ptr<core::Target> make_target(const config::TargetConfig& target) {
                         [](const config::FileTargetSettings& s) -> std::unique_ptr<core::Target> {
                           return targets::make_file_target(s);
                         },
-                        [&](const config::HeshTargetSettings& s) -> std::unique_ptr<core::Target> {
-#ifdef DIRSYNC_HAS_HESH
+                        [](const config::HeshTargetSettings& s) -> std::unique_ptr<core::Target> {
                           return targets::make_hesh_target(s);
-#else
-                          (void)s;
-                          throw std::runtime_error("target type 'hesh' is not built into this dirsync");
-#endif
                         },
-                        [&](const config::RoyaltiTargetSettings& s) -> std::unique_ptr<core::Target> {
-#ifdef DIRSYNC_HAS_ROYALTI
+                        [](const config::RoyaltiTargetSettings& s) -> std::unique_ptr<core::Target> {
                           return targets::make_royalti_target(s);
-#else
-                          (void)s;
-                          throw std::runtime_error("target type 'royalti' is not built into this dirsync");
-#endif
                         },
-                        [&](const config::HealviTargetSettings& s) -> std::unique_ptr<core::Target> {
-#ifdef DIRSYNC_HAS_HEALVI
+                        [](const config::HealviTargetSettings& s) -> std::unique_ptr<core::Target> {
                           return targets::make_healvi_target(s);
-#else
-                          (void)s;
-                          throw std::runtime_error("target type 'healvi' is not built into this dirsync");
-#endif
                         },
                         [&](const config::AuthSyncUserTargetSettings& s) -> std::unique_ptr<core::Target> {
 #ifdef DIRSYNC_HAS_AUTH_SYNC_USER

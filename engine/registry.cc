@@ -1,20 +1,15 @@
 #include "engine/registry.h"
 
 #include <algorithm>
-#include <stdexcept>
 
 #include "config/suggest.h"
+#include "connectors/targets/auth_sync_user/auth_sync_user_target.h"
 #include "connectors/sources/csv/csv_source.h"
 #include "connectors/targets/file/file_target.h"
 #include "connectors/targets/healvi/healvi_target.h"
 #include "connectors/targets/hesh/hesh_target.h"
 #include "connectors/targets/perscom/perscom_target.h"
 #include "connectors/targets/royalti/royalti_target.h"
-// auth_sync_user joins as soon as its library exists.
-#if __has_include("connectors/targets/auth_sync_user/auth_sync_user_target.h")
-#include "connectors/targets/auth_sync_user/auth_sync_user_target.h"
-#define DIRSYNC_HAS_AUTH_SYNC_USER 1
-#endif
 
 namespace dirsync::engine {
 namespace {
@@ -59,13 +54,8 @@ std::unique_ptr<core::Target> make_target(const config::TargetConfig& target) {
                         [](const config::HealviTargetSettings& s) -> std::unique_ptr<core::Target> {
                           return targets::make_healvi_target(s);
                         },
-                        [&](const config::AuthSyncUserTargetSettings& s) -> std::unique_ptr<core::Target> {
-#ifdef DIRSYNC_HAS_AUTH_SYNC_USER
+                        [](const config::AuthSyncUserTargetSettings& s) -> std::unique_ptr<core::Target> {
                           return targets::make_auth_sync_user_target(s);
-#else
-                          (void)s;
-                          throw std::runtime_error("target type 'auth_sync_user' is not built into this dirsync");
-#endif
                         },
                     },
                     target.settings);

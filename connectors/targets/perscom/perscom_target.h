@@ -118,10 +118,15 @@ class PerscomTarget final : public core::Target {
   std::string describe() const override;
 
  private:
+  // Up to max_in_flight requests of request_size() changes each, concurrently.
   core::Result<std::vector<core::Outcome>> apply_once(std::span<const core::Change> batch);
+  // One request's worth (with its 422 rounds) over one connection.
+  core::Result<std::vector<core::Outcome>> apply_request(std::span<const core::Change> batch,
+                                                         http::Transport& transport);
+  std::size_t request_size() const;
   config::PerscomTargetSettings settings_;
   core::Capabilities caps_;
-  std::unique_ptr<http::Transport> transport_;
+  std::vector<std::unique_ptr<http::Transport>> transports_;  // one per request in flight, created lazily
   std::vector<config::RateWindow> rate_limits_;
   http::RetryOptions retry_;
 };

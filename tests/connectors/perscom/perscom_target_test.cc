@@ -2,6 +2,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "connectors/targets/perscom/perscom_target.h"
 #include "tests/support/perscom_test_server.h"
 
@@ -263,6 +265,36 @@ TEST_F(PerscomTargetTest, SaysHowLongItsRateLimitMakesALargePush) {
   const std::string pace = t->pace(20'000, 5'000, 0);  // 250 requests
   EXPECT_THAT(pace, HasSubstr("at 60/min"));
   EXPECT_EQ(pace.rfind("~", 0), 0u) << pace;
+}
+
+TEST_F(PerscomTargetTest, SendsSeveralBatchesAtOnceWithMaxInFlight) {
+  auto s = settings();
+  s.batch_size = 10;
+  s.http.max_in_flight = 4;
+  s.http.rate_limits = std::vector<config::RateWindow>{};
+  auto t = target(s);
+  EXPECT_EQ(t->batch_size(), 40u);  // four requests' worth per engine batch
+  std::vector<Change> batch;
+  for (int i = 0; i < 40; ++i) batch.push_back(create("U" + std::to_string(i), "u" + std::to_string(i) + "@x.org"));
+  batch[13] = create("Bad", "not-an-email");
+  auto result = t->apply(batch);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  ASSERT_EQ(result->size(), 40u);
+  std::set<std::string> ids;
+  for (std::size_t i = 0; i < 40; ++i) {
+    if (i == 13) {
+      EXPECT_EQ(result.value()[i].kind, OutcomeKind::kRejected);
+      continue;
+    }
+    EXPECT_EQ(result.value()[i].kind, OutcomeKind::kApplied) << i;
+    ids.insert(result.value()[i].target_id);
+    // Outcomes stay in the order of the changes.
+    EXPECT_EQ(server_.find_user_by_email("u" + std::to_string(i) + "@x.org")["id"].get<std::int64_t>(),
+              std::stoll(result.value()[i].target_id));
+  }
+  EXPECT_EQ(ids.size(), 39u);
+  EXPECT_EQ(server_.users().size(), 39u);
+  EXPECT_EQ(count("POST"), 5u);  // four requests, and one more for the rest of the 422'd one
 }
 
 TEST_F(PerscomTargetTest, PlainUpdateOfAMissingIdIsRejectedNotRecreated) {

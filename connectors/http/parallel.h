@@ -34,7 +34,10 @@ class ParallelSender {
   // `max_in_flight` times over the sender's life.
   ParallelSender(std::size_t max_in_flight, TransportFactory factory, RetryOptions options);
 
-  // One Exchange per request, in the order of `requests`.
+  // One Exchange per request, in the order of `requests`. Failures are data
+  // (send_with_retry never throws for them); an exception from a Transport
+  // (e.g. bad_alloc) stops the remaining requests and is rethrown here after
+  // every worker has finished — never from a worker thread.
   std::vector<Exchange> send_all(const std::vector<Request>& requests);
 
   std::size_t max_in_flight() const { return transports_.size(); }

@@ -3,6 +3,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
+#include <string_view>
+
 #include <nlohmann/json.hpp>
 
 #include "connectors/targets/auth_sync_user/auth_sync_user_target.h"
@@ -38,10 +41,21 @@ std::string base64url(const unsigned char* data, std::size_t size) {
   return out;
 }
 
+// Removes every copy of `secret` from `text`, a cut-off one too: a server
+// message quoting the request body is truncated (http::server_message keeps
+// 300 bytes), which can split the password. Any run that starts with the
+// secret's first kMinPrefix characters is redacted as far as it matches (8
+// characters of a derived password: the "Ds1-" tag and 24 random bits, so
+// an innocent match is negligible).
 std::string redact(std::string text, const std::string& secret) {
+  constexpr std::size_t kMinPrefix = 8;
+  static constexpr std::string_view kMark = "[redacted]";
   if (secret.empty()) return text;
-  for (std::size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
-    text.replace(at, secret.size(), "[redacted]");
+  const std::string head = secret.substr(0, std::min(secret.size(), kMinPrefix));
+  for (std::size_t at = text.find(head); at != std::string::npos; at = text.find(head, at + kMark.size())) {
+    std::size_t n = head.size();
+    while (n < secret.size() && at + n < text.size() && text[at + n] == secret[n]) ++n;
+    text.replace(at, n, kMark);
   }
   return text;
 }

@@ -1,10 +1,8 @@
 // The PERSCOM batch loop: sends encode()d requests through the retry policy and
 // keeps re-sending what a 422 left undecided until every change has an outcome.
 #include <algorithm>
-#include <atomic>
 #include <deque>
 #include <set>
-#include <thread>
 
 #include "connectors/targets/perscom/perscom_target.h"
 
@@ -20,11 +18,10 @@ PerscomTarget::PerscomTarget(config::PerscomTargetSettings settings, http::Sleep
   caps_.create = caps_.update = caps_.detach = true;
   caps_.full_set = false;
   caps_.max_batch = perscom::kMaxBatch;
-  // One connection per request in flight. An injected transport (tests) is a
-  // single connection, so it means one request at a time.
-  const std::size_t in_flight = transport ? 1 : std::max<std::size_t>(1, settings_.http.max_in_flight);
-  transports_.resize(in_flight);
-  transports_[0] = transport ? std::move(transport) : std::make_unique<http::HttpClient>(settings_.http);
+  const config::HttpSettings http_settings = settings_.http;
+  chunks_ = std::make_unique<http::ChunkedSender>(
+      settings_.http.max_in_flight, std::clamp<std::size_t>(settings_.batch_size, 1, perscom::kMaxBatch),
+      std::move(transport), [http_settings] { return std::make_unique<http::HttpClient>(http_settings); });
   retry_.policy = http::RetryPolicy::from(settings_.http);
   retry_.sleeper = sleeper;
   retry_.jitter = std::move(jitter);
@@ -37,18 +34,13 @@ std::vector<config::RateWindow> PerscomTarget::default_rate_limits() {
   return {config::RateWindow{60, std::chrono::minutes(1)}};
 }
 
-std::size_t PerscomTarget::request_size() const {
-  return std::clamp<std::size_t>(settings_.batch_size, 1, perscom::kMaxBatch);
-}
-
 std::size_t PerscomTarget::batch_size() const {
-  // With max_in_flight N the engine hands over N requests' worth at once, and
-  // apply() sends them concurrently.
-  return request_size() * transports_.size();
+  // With max_in_flight N the engine hands over N requests' worth at once.
+  return chunks_->batch_size();
 }
 
 std::string PerscomTarget::pace(std::size_t creates, std::size_t updates, std::size_t detaches) const {
-  const std::size_t b = request_size();
+  const std::size_t b = chunks_->chunk_size();
   auto requests = [b](std::size_t n) { return (n + b - 1) / b; };
   return http::describe_pace(requests(creates) + requests(updates) + requests(detaches), rate_limits_);
 }
@@ -91,51 +83,11 @@ core::Result<std::vector<Outcome>> PerscomTarget::apply(std::span<const Change> 
 }
 
 core::Result<std::vector<Outcome>> PerscomTarget::apply_once(std::span<const Change> batch) {
-  const std::size_t chunk = request_size();
-  if (transports_.size() == 1 || batch.size() <= chunk) return apply_request(batch, *transports_[0]);
-
-  // Several requests at once, each on its own connection. Orion runs each
-  // batch in its own transaction, so requests are independent of each other.
-  std::vector<std::span<const Change>> chunks;
-  for (std::size_t i = 0; i < batch.size(); i += chunk) chunks.push_back(batch.subspan(i, std::min(chunk, batch.size() - i)));
-  const std::size_t workers = std::min(transports_.size(), chunks.size());
-  for (std::size_t w = 0; w < workers; ++w) {
-    if (!transports_[w]) transports_[w] = std::make_unique<http::HttpClient>(settings_.http);
-  }
-  std::vector<std::optional<core::Result<std::vector<Outcome>>>> results(chunks.size());
-  std::atomic<std::size_t> next{0};
-  std::vector<std::thread> threads;
-  for (std::size_t w = 0; w < workers; ++w) {
-    threads.emplace_back([&, w] {
-      for (std::size_t c = next.fetch_add(1); c < chunks.size(); c = next.fetch_add(1)) {
-        results[c].emplace(apply_request(chunks[c], *transports_[w]));
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-
-  // A job-stopping error in one request must not drop what the others landed:
-  // then its changes become retry-later, and the next batch stops the job.
-  bool any_applied = false;
-  const core::Error* error = nullptr;
-  for (const auto& r : results) {
-    if (!r->ok()) {
-      if (!error) error = &r->error();
-      continue;
-    }
-    for (const auto& o : r->value()) any_applied |= o.kind == core::OutcomeKind::kApplied;
-  }
-  if (error && !any_applied) return *error;
-  std::vector<Outcome> out;
-  out.reserve(batch.size());
-  for (std::size_t c = 0; c < chunks.size(); ++c) {
-    if (results[c]->ok()) {
-      for (auto& o : results[c]->value()) out.push_back(std::move(o));
-    } else {
-      for (std::size_t k = 0; k < chunks[c].size(); ++k) out.push_back(Outcome::retry(results[c]->error().message));
-    }
-  }
-  return out;
+  // Orion runs each batch in its own transaction: requests are independent,
+  // so up to max_in_flight of them may go out at once.
+  return chunks_->apply(batch, [this](std::span<const Change> chunk, http::Transport& transport) {
+    return apply_request(chunk, transport);
+  });
 }
 
 core::Result<std::vector<Outcome>> PerscomTarget::apply_request(std::span<const Change> batch,

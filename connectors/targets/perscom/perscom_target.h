@@ -42,6 +42,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
+#include "connectors/http/chunked.h"
 #include "connectors/http/http_client.h"
 #include "connectors/http/rate_limiter.h"
 #include "connectors/http/retry.h"
@@ -118,15 +119,14 @@ class PerscomTarget final : public core::Target {
   std::string describe() const override;
 
  private:
-  // Up to max_in_flight requests of request_size() changes each, concurrently.
+  // Up to max_in_flight requests of batch_size changes each, concurrently.
   core::Result<std::vector<core::Outcome>> apply_once(std::span<const core::Change> batch);
   // One request's worth (with its 422 rounds) over one connection.
   core::Result<std::vector<core::Outcome>> apply_request(std::span<const core::Change> batch,
                                                          http::Transport& transport);
-  std::size_t request_size() const;
   config::PerscomTargetSettings settings_;
   core::Capabilities caps_;
-  std::vector<std::unique_ptr<http::Transport>> transports_;  // one per request in flight, created lazily
+  std::unique_ptr<http::ChunkedSender> chunks_;  // one connection per request in flight
   std::vector<config::RateWindow> rate_limits_;
   http::RetryOptions retry_;
 };

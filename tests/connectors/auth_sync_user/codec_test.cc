@@ -111,6 +111,15 @@ TEST(AuthSyncUserCodec, RedactsThePasswordFromEveryMessage) {
   EXPECT_THAT(o500.message, Not(HasSubstr(pw)));
 }
 
+TEST(AuthSyncUserCodec, RedactsAPasswordCutOffByTheMessageLimit) {
+  const std::string pw = derive_password(core::Secret("s", "x"), "1");
+  // server_message keeps the first 300 bytes of a non-JSON body, then "...".
+  const std::string page = std::string(280, '.') + pw + " was refused";
+  const auto o = decode(answer(500, page), user("1"), pw);
+  EXPECT_THAT(o.message, HasSubstr("[redacted]..."));
+  EXPECT_THAT(o.message, Not(HasSubstr(pw.substr(4, 10))));
+}
+
 TEST(AuthSyncUserCodec, RejectsWithoutSendingAUserWithoutAnIdOrADetach) {
   core::Change no_id = user("1");
   no_id.payload.erase("id");

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "connectors/http/parallel.h"
@@ -102,6 +103,24 @@ TEST(ParallelSender, SendsOneRequestWithoutSpareConnections) {
   EXPECT_EQ(results[0].response.status, 200);
   EXPECT_EQ(counting.server().connections_accepted(), 1u);
   EXPECT_TRUE(s.send_all({}).empty());
+}
+
+class ThrowingTransport final : public Transport {
+ public:
+  Response send(const Request& request) override {
+    if (request.url == "http://x/r5") throw std::runtime_error("transport broke");
+    Response r;
+    r.status = 200;
+    return r;
+  }
+};
+
+TEST(ParallelSender, RethrowsATransportExceptionOnTheCallersThread) {
+  RetryOptions options;
+  options.sleeper = [](milliseconds) {};
+  ParallelSender s(4, [] { return std::make_unique<ThrowingTransport>(); }, options);
+  EXPECT_THROW(s.send_all(requests_for("http://x", 20)), std::runtime_error);
+  EXPECT_EQ(s.send_all(requests_for("http://x", 3)).size(), 3u) << "the sender stays usable";
 }
 
 }  // namespace

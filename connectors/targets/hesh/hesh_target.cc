@@ -2,9 +2,10 @@
 // request per group of users with distinct external_user_id and email, and
 // re-sends what a 400 left undecided until every change has an outcome.
 #include <algorithm>
-#include <deque>
 
 #include "connectors/targets/hesh/hesh_target.h"
+
+#include "connectors/http/rounds.h"
 
 namespace dirsync::targets {
 
@@ -74,52 +75,14 @@ core::Result<std::vector<Outcome>> HeshTarget::apply(std::span<const Change> bat
   // Two users with one email (or one external_user_id) in a request would make
   // Hesh's answer ambiguous: they go in separate requests. A 400 either decides
   // at least one change or all of its request, so every round makes progress.
-  std::deque<std::vector<std::size_t>> work;
-  for (auto& group : hesh::distinct_groups(batch, ready)) work.push_back(std::move(group));
-  while (!work.empty()) {
-    std::vector<std::size_t> group = std::move(work.front());
-    work.pop_front();
-    std::vector<Change> sub;
-    sub.reserve(group.size());
-    for (std::size_t i : group) sub.push_back(batch[i]);
-
-    const http::Request request = hesh::encode(settings_, sub);
-    const http::Exchange ex = http::send_with_retry(*transport_, request, retry_);
-    hesh::Decoded d = hesh::decode(settings_, ex.response, sub, ex.attempts);
-    if (d.error) {
-      // A job-stopping error means this request was not processed. What an
-      // earlier request of this batch applied must still reach the snapshot:
-      // report the undecided changes as retry-later instead, and let the next
-      // batch meet the same error and stop the job.
-      const bool any_applied = std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) {
-        return o && o->kind == core::OutcomeKind::kApplied;
-      });
-      if (!any_applied) return *d.error;
-      for (auto& o : outcomes) {
-        if (!o) o = Outcome::retry(d.error->message);
-      }
-      break;
-    }
-    std::vector<std::size_t> rest;
-    for (std::size_t j = 0; j < group.size(); ++j) {
-      if (j < d.outcomes.size() && d.outcomes[j]) {
-        outcomes[group[j]] = std::move(*d.outcomes[j]);
-      } else {
-        rest.push_back(group[j]);
-      }
-    }
-    if (rest.size() == group.size()) {
-      // Defensive: a decode that decided nothing would loop forever.
-      for (std::size_t i : rest) outcomes[i] = Outcome::unknown("Hesh's answer decided nothing for this user");
-      continue;
-    }
-    if (!rest.empty()) work.push_front(std::move(rest));
-  }
-
-  std::vector<Outcome> out;
-  out.reserve(outcomes.size());
-  for (auto& o : outcomes) out.push_back(o ? std::move(*o) : Outcome::unknown("not sent"));
-  return out;
+  return http::run_rounds(batch, std::move(outcomes), hesh::distinct_groups(batch, ready),
+                          [&](std::span<const Change> sub) {
+                            const http::Exchange ex =
+                                http::send_with_retry(*transport_, hesh::encode(settings_, sub), retry_);
+                            hesh::Decoded d = hesh::decode(settings_, ex.response, sub, ex.attempts);
+                            return http::RoundDecision{std::move(d.outcomes), false, std::move(d.error)};
+                          },
+                          "Hesh");
 }
 
 std::unique_ptr<core::Target> make_hesh_target(const config::HeshTargetSettings& settings) {

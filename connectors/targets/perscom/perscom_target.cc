@@ -1,10 +1,11 @@
 // The PERSCOM batch loop: sends encode()d requests through the retry policy and
 // keeps re-sending what a 422 left undecided until every change has an outcome.
 #include <algorithm>
-#include <deque>
 #include <set>
 
 #include "connectors/targets/perscom/perscom_target.h"
+
+#include "connectors/http/rounds.h"
 
 namespace dirsync::targets {
 
@@ -111,61 +112,13 @@ core::Result<std::vector<Outcome>> PerscomTarget::apply_request(std::span<const 
     }
   }
 
-  // Groups of batch positions still to send. A 422 either decides at least one
-  // change or splits its group, so every round makes progress.
-  std::deque<std::vector<std::size_t>> work;
-  if (!ready.empty()) work.push_back(std::move(ready));
-  while (!work.empty()) {
-    std::vector<std::size_t> group = std::move(work.front());
-    work.pop_front();
-    std::vector<Change> sub;
-    sub.reserve(group.size());
-    for (std::size_t i : group) sub.push_back(batch[i]);
-
-    const http::Request request = perscom::encode(settings_, sub);
-    const http::Exchange ex = http::send_with_retry(transport, request, retry_);
+  // A 422 either decides at least one change or splits its group, so every
+  // round makes progress.
+  return http::run_rounds(batch, std::move(outcomes), {std::move(ready)}, [&](std::span<const Change> sub) {
+    const http::Exchange ex = http::send_with_retry(transport, perscom::encode(settings_, sub), retry_);
     perscom::Decoded d = perscom::decode(ex.response, sub, ex.attempts);
-    if (d.error) {
-      // A job-stopping error (auth refused, PERSCOM unreachable) means this
-      // request was not processed. If an earlier round of this batch already
-      // landed, its outcomes must still reach the snapshot: report the
-      // undecided changes as retry-later instead, and let the next batch meet
-      // the same error and stop the job.
-      const bool any_applied = std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) {
-        return o && o->kind == core::OutcomeKind::kApplied;
-      });
-      if (!any_applied) return *d.error;
-      for (auto& o : outcomes) {
-        if (!o) o = Outcome::retry(d.error->message);
-      }
-      break;
-    }
-    if (d.bisect) {
-      const auto mid = group.begin() + static_cast<std::ptrdiff_t>(group.size() / 2);
-      work.emplace_front(mid, group.end());
-      work.emplace_front(group.begin(), mid);
-      continue;
-    }
-    std::vector<std::size_t> rest;
-    for (std::size_t j = 0; j < group.size(); ++j) {
-      if (j < d.outcomes.size() && d.outcomes[j]) {
-        outcomes[group[j]] = std::move(*d.outcomes[j]);
-      } else {
-        rest.push_back(group[j]);
-      }
-    }
-    if (rest.size() == group.size()) {
-      // Defensive: a decode that decided nothing would loop forever.
-      for (std::size_t i : rest) outcomes[i] = Outcome::unknown("PERSCOM's answer decided nothing for this user");
-      continue;
-    }
-    if (!rest.empty()) work.push_front(std::move(rest));
-  }
-
-  std::vector<Outcome> out;
-  out.reserve(outcomes.size());
-  for (auto& o : outcomes) out.push_back(o ? std::move(*o) : Outcome::unknown("not sent"));
-  return out;
+    return http::RoundDecision{std::move(d.outcomes), d.bisect, std::move(d.error)};
+  }, "PERSCOM");
 }
 
 std::unique_ptr<core::Target> make_perscom_target(const config::PerscomTargetSettings& settings) {

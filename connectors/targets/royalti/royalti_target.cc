@@ -4,6 +4,8 @@
 
 #include "connectors/targets/royalti/royalti_target.h"
 
+#include "connectors/http/rounds.h"
+
 namespace dirsync::targets {
 
 using core::Change;
@@ -61,37 +63,24 @@ core::Result<std::vector<Outcome>> RoyaltiTarget::apply(std::span<const Change> 
   // Royalti names results only by "firstName lastName": two users with one
   // display name in a request could not be told apart, so they go in
   // separate requests.
-  for (const auto& group : royalti::distinct_name_groups(batch, ready)) {
-    std::vector<Change> sub;
-    sub.reserve(group.size());
-    for (std::size_t i : group) sub.push_back(batch[i]);
-
-    const http::Request request = royalti::encode(settings_, sub);
-    const http::Exchange ex = http::send_with_retry(*transport_, request, retry_);
-    royalti::Decoded d = royalti::decode(ex.response, sub, ex.attempts);
-    if (d.error) {
-      // A job-stopping error means this request was not processed. What an
-      // earlier request of this batch applied must still reach the snapshot:
-      // report the undecided changes as retry-later instead, and let the next
-      // batch meet the same error and stop the job.
-      const bool any_applied = std::any_of(outcomes.begin(), outcomes.end(), [](const auto& o) {
-        return o && o->kind == core::OutcomeKind::kApplied;
-      });
-      if (!any_applied) return *d.error;
-      for (auto& o : outcomes) {
-        if (!o) o = Outcome::retry(d.error->message);
-      }
-      break;
-    }
-    for (std::size_t j = 0; j < group.size() && j < d.outcomes.size(); ++j) {
-      outcomes[group[j]] = std::move(d.outcomes[j]);
-    }
-  }
-
-  std::vector<Outcome> out;
-  out.reserve(outcomes.size());
-  for (auto& o : outcomes) out.push_back(o ? std::move(*o) : Outcome::unknown("not sent"));
-  return out;
+  return http::run_rounds(batch, std::move(outcomes), royalti::distinct_name_groups(batch, ready),
+                          [&](std::span<const Change> sub) {
+                            const http::Exchange ex =
+                                http::send_with_retry(*transport_, royalti::encode(settings_, sub), retry_);
+                            royalti::Decoded d = royalti::decode(ex.response, sub, ex.attempts);
+                            http::RoundDecision round;
+                            round.error = std::move(d.error);
+                            // Royalti's decoder decides every user of an answer; a short
+                            // answer would be a decoder bug: never re-send on it.
+                            for (auto& o : d.outcomes) round.outcomes.emplace_back(std::move(o));
+                            if (!round.error) {
+                              while (round.outcomes.size() < sub.size()) {
+                                round.outcomes.emplace_back(Outcome::unknown("Royalti's answer was not decoded"));
+                              }
+                            }
+                            return round;
+                          },
+                          "Royalti");
 }
 
 std::unique_ptr<core::Target> make_royalti_target(const config::RoyaltiTargetSettings& settings) {

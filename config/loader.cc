@@ -190,10 +190,8 @@ void read_mapping(Section& sec, const Node& v, JobBuild& b) {
 void read_on_missing(Section& sec, const Node& v, JobBuild& b) {
   const char* expected = "expected detach, ignore, or {update: {field: value, ...}}";
   b.job.missing_where = sec.ctx().diag.position(v.Mark());
-  if (v.IsScalar()) {
-    if (auto e = read_enum(sec, "on_missing", v, {"detach", "ignore"})) {
-      b.job.on_missing = *e == "detach" ? OnMissing::kDetach : OnMissing::kIgnore;
-    }
+  if (v.IsScalar() && (v.Scalar() == "detach" || v.Scalar() == "ignore")) {
+    b.job.on_missing = v.Scalar() == "detach" ? OnMissing::kDetach : OnMissing::kIgnore;
     return;
   }
   if (!v.IsMap() || v.size() != 1 || !v["update"] || !v["update"].IsMap() || v["update"].size() == 0) {

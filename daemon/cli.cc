@@ -68,7 +68,7 @@ int exit_code(const engine::RunReport& r) {
     case engine::RunOutcome::kBlocked: return kExitProblems;
     case engine::RunOutcome::kFailed: break;
   }
-  return r.error.find("is running (pid") != std::string::npos ? kExitBusy : kExitFailed;
+  return r.busy ? kExitBusy : kExitFailed;
 }
 
 const config::JobConfig* find_job(const config::Config& cfg, const std::string& name) {

@@ -253,6 +253,7 @@ RunReport SyncEngine::run_unguarded(const RunOptions& options) {
     auto acquired = state::JobLock::acquire(store_.dir(), job_.name);
     if (!acquired) {
       report.outcome = RunOutcome::kFailed;
+      report.busy = acquired.error().kind == core::ErrorKind::kBusy;
       report.error = acquired.error().message;
       finish();
       return report;

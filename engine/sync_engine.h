@@ -76,6 +76,7 @@ struct RunReport {
   bool dry_run = false;
   RunOutcome outcome = RunOutcome::kOk;
   std::string error;          // kFailed: why
+  bool busy = false;          // kFailed because another process runs the job
   bool pull_complete = false;
   std::string pull_note;      // why detaches were not computed, when they were not
   std::string blocked_note;   // kBlocked: the numbers

@@ -289,7 +289,8 @@ TEST(ConfigLoader, RejectsBadEnumValueListingTheChoices) {
       email: "{email}"
     on_missing: delete
 )")),
-              ElementsAre("dirsync.yaml:17:17: bad value 'delete' for 'on_missing'; expected one of: detach, ignore"));
+              ElementsAre("dirsync.yaml:17:17: bad value 'delete' for 'on_missing'; expected detach, ignore, or "
+                          "{update: {field: value, ...}}"));
 }
 
 TEST(ConfigLoader, RejectsUnknownSourceTypeListingKnownTypes) {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "state/state_store.h"
 #include "tests/e2e/process.h"
 
 namespace dirsync::testing {
@@ -129,6 +130,16 @@ TEST_F(CliTest, ConfigErrorsExitTwoWithPositions) {
   EXPECT_NE(check.err.find("did you mean 'path'?"), std::string::npos) << check.err;
   auto sync = dirsync({"sync", "hr-to-file"});
   EXPECT_EQ(sync.exit_code, 2);
+}
+
+TEST_F(CliTest, SecondRunOfARunningJobExitsThreeNamingThePid) {
+  auto held = state::JobLock::acquire((dir_ / ".quickstart/state").string(), "hr-to-file");
+  ASSERT_TRUE(held.ok()) << held.error().message;
+  auto run = dirsync({"sync", "hr-to-file"});
+  EXPECT_EQ(run.exit_code, 3);
+  EXPECT_NE(run.out.find("job 'hr-to-file' is running (pid " + std::to_string(::getpid()) + ")"), std::string::npos)
+      << run.out;
+  EXPECT_FALSE(fs::exists(dir_ / ".quickstart/changes.jsonl"));
 }
 
 TEST_F(CliTest, UnknownJobIsAUsageError) {

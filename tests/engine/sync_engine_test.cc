@@ -397,6 +397,7 @@ TEST_F(SyncEngineTest, SecondRunOfTheSameJobIsRefusedWhileOneHoldsTheLock) {
   auto report = run();
   EXPECT_EQ(report.outcome, RunOutcome::kFailed);
   EXPECT_EQ(report.error, "job 'job' is running (pid " + std::to_string(::getpid()) + ")");
+  EXPECT_TRUE(report.busy);
   EXPECT_EQ(target_.calls, 0u);
 }
 

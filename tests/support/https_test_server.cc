@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "tests/support/asio.h"
+#include "tests/support/http_session.h"
 
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/ssl.hpp>
@@ -28,12 +29,6 @@ namespace ssl = boost::asio::ssl;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path);
@@ -182,44 +177,9 @@ struct HttpsTestServer::Impl {
   }
 
   void serve_http(Connection& conn) {
-    beast::flat_buffer buffer;
-    boost::system::error_code ec;
-    while (!stopping) {
-      bhttp::request_parser<bhttp::string_body> parser;
-      parser.body_limit(64u << 20);
-      bhttp::read(conn.stream, buffer, parser, ec);
-      if (ec) return;
-      const auto& req = parser.get();
-      ServerRequest request;
-      const auto method = req.method_string();
-      const auto target = req.target();
-      request.method.assign(method.data(), method.size());
-      request.target.assign(target.data(), target.size());
-      for (const auto& field : req) {
-        const auto name = field.name_string();
-        const auto value = field.value();
-        request.headers.emplace_back(lower(std::string_view(name.data(), name.size())),
-                                     std::string(value.data(), value.size()));
-      }
-      request.body = req.body();
-
-      ServerResponse response = handler(request);
-      if (response.close_without_response) return;
-
-      bhttp::response<bhttp::string_body> res;
-      res.version(req.version());
-      res.result(static_cast<unsigned>(response.status));
-      res.set(bhttp::field::server, "dirsync-test");
-      if (!response.content_type.empty()) res.set(bhttp::field::content_type, response.content_type);
-      for (const auto& [name, value] : response.headers) res.set(name, value);
-      res.body() = std::move(response.body);
-      res.keep_alive(req.keep_alive());
-      res.prepare_payload();
-      bhttp::write(conn.stream, res, ec);
-      if (ec || !res.keep_alive()) {
-        if (!ec) conn.stream.shutdown(ec);  // a clean TLS close_notify before the TCP close
-        return;
-      }
+    if (detail::serve_http_session(conn.stream, handler, stopping) == detail::SessionEnd::kClosedAfterReply) {
+      boost::system::error_code ec;
+      conn.stream.shutdown(ec);  // a clean TLS close_notify before the TCP close
     }
   }
 };

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/support/asio.h"
+#include "tests/support/http_session.h"
 
 namespace dirsync::testing {
 namespace {
@@ -20,16 +21,18 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 
-std::string lower(std::string_view s) {
+}  // namespace
+
+namespace detail {
+std::string lower_ascii(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
   return out;
 }
-
-}  // namespace
+}  // namespace detail
 
 std::string ServerRequest::header(std::string_view name) const {
-  const std::string key = lower(name);
+  const std::string key = detail::lower_ascii(name);
   for (const auto& [n, v] : headers) {
     if (n == key) return v;
   }
@@ -37,7 +40,7 @@ std::string ServerRequest::header(std::string_view name) const {
 }
 
 bool ServerRequest::has_header(std::string_view name) const {
-  const std::string key = lower(name);
+  const std::string key = detail::lower_ascii(name);
   return std::any_of(headers.begin(), headers.end(), [&](const auto& h) { return h.first == key; });
 }
 
@@ -92,42 +95,8 @@ struct LoopbackHttpServer::Impl {
   }
 
   void serve(Connection& conn) {
-    beast::flat_buffer buffer;
+    detail::serve_http_session(conn.socket, handler, stopping);
     boost::system::error_code ec;
-    while (!stopping) {
-      bhttp::request_parser<bhttp::string_body> parser;
-      parser.body_limit(64u << 20);
-      bhttp::read(conn.socket, buffer, parser, ec);
-      if (ec) break;
-      const auto& req = parser.get();
-      ServerRequest request;
-      const auto method = req.method_string();
-      const auto target = req.target();
-      request.method.assign(method.data(), method.size());
-      request.target.assign(target.data(), target.size());
-      for (const auto& field : req) {
-        const auto name = field.name_string();
-        const auto value = field.value();
-        request.headers.emplace_back(lower(std::string_view(name.data(), name.size())),
-                                     std::string(value.data(), value.size()));
-      }
-      request.body = req.body();
-
-      ServerResponse response = handler(request);
-      if (response.close_without_response) break;
-
-      bhttp::response<bhttp::string_body> res;
-      res.version(req.version());
-      res.result(static_cast<unsigned>(response.status));
-      res.set(bhttp::field::server, "dirsync-test");
-      if (!response.content_type.empty()) res.set(bhttp::field::content_type, response.content_type);
-      for (const auto& [name, value] : response.headers) res.set(name, value);
-      res.body() = std::move(response.body);
-      res.keep_alive(req.keep_alive());
-      res.prepare_payload();
-      bhttp::write(conn.socket, res, ec);
-      if (ec || !res.keep_alive()) break;
-    }
     // Shut down but do not close: stop() may still call shutdown on this fd,
     // and closing here would let the kernel reuse the number meanwhile.
     conn.socket.shutdown(tcp::socket::shutdown_both, ec);

@@ -201,6 +201,22 @@ TEST_F(PerscomEndToEnd, PlanAndResyncDryRunSendNothing) {
   EXPECT_EQ(server_.request_count(), 0u);
 }
 
+TEST_F(PerscomEndToEnd, PlanSaysHowLongTheRateLimitsMakeALargePush) {
+  std::string cfg;
+  {
+    std::ifstream in(dir_ / "dirsync.yaml");
+    cfg.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  cfg.replace(cfg.find("batch_size: 10"), 14, "batch_size: 1\n    rate_limits: [5/min]");
+  std::ofstream(dir_ / "dirsync.yaml") << cfg;
+  write_csv(v1_users(25));
+  auto plan = dirsync({"plan", "hr-to-perscom"});
+  ASSERT_EQ(plan.exit_code, 0) << plan.out << plan.err;
+  // 25 requests at 5 per minute: four more minutes after the first burst.
+  EXPECT_NE(plan.out.find("pace: ~4 min at 5/min (the target's rate limits)"), std::string::npos) << plan.out;
+  EXPECT_EQ(server_.request_count(), 0u);
+}
+
 TEST_F(PerscomEndToEnd, ResyncRepairsDriftWithoutResendingTheUniqueEmail) {
   auto users = v1_users(5);
   write_csv(users);

@@ -166,6 +166,11 @@ std::string describe_window(const config::RateWindow& w) {
   return n + "/" + std::to_string(w.per.count()) + " ms";
 }
 
+std::size_t batch_requests(std::size_t changes, std::size_t batch) {
+  batch = std::max<std::size_t>(1, batch);
+  return (changes + batch - 1) / batch;
+}
+
 std::string describe_pace(std::size_t requests, const std::vector<config::RateWindow>& raw) {
   const std::vector<config::RateWindow> windows = meaningful(raw);
   const milliseconds total = pace(requests, windows);

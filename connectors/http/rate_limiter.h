@@ -122,5 +122,8 @@ std::string describe_window(const config::RateWindow& window);
 // the longer window on a tie). "" when the windows do not slow such a run
 // (no windows, 0 requests, or everything fits in the first burst).
 std::string describe_pace(std::size_t requests, const std::vector<config::RateWindow>& windows);
+// Pure: requests needed to send `changes` changes in requests of `batch` each
+// (at least 1 per request): ceil(changes / batch).
+std::size_t batch_requests(std::size_t changes, std::size_t batch);
 
 }  // namespace dirsync::http

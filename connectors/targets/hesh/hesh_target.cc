@@ -50,8 +50,7 @@ std::size_t HeshTarget::batch_size() const {
 std::string HeshTarget::pace(std::size_t creates, std::size_t updates, std::size_t detaches) const {
   // Only creates are sent: this API has no update or delete.
   (void)updates, (void)detaches;
-  const std::size_t b = batch_size();
-  return http::describe_pace((creates + b - 1) / b, rate_limits_);
+  return http::describe_pace(http::batch_requests(creates, batch_size()), rate_limits_);
 }
 
 std::string HeshTarget::describe() const {

@@ -41,9 +41,11 @@ std::size_t PerscomTarget::batch_size() const {
 }
 
 std::string PerscomTarget::pace(std::size_t creates, std::size_t updates, std::size_t detaches) const {
+  // Each operation goes in its own requests of one request's worth.
   const std::size_t b = chunks_->chunk_size();
-  auto requests = [b](std::size_t n) { return (n + b - 1) / b; };
-  return http::describe_pace(requests(creates) + requests(updates) + requests(detaches), rate_limits_);
+  return http::describe_pace(
+      http::batch_requests(creates, b) + http::batch_requests(updates, b) + http::batch_requests(detaches, b),
+      rate_limits_);
 }
 
 std::string PerscomTarget::describe() const {

@@ -474,3 +474,17 @@ TEST(PerscomRateLimit, MeetsA429FromThatServerWhenRateLimitsAreOff) {
 
 }  // namespace
 }  // namespace dirsync::targets
+
+namespace dirsync::http {
+namespace {
+
+TEST(BatchRequests, CountsOneRequestPerStartedBatch) {
+  EXPECT_EQ(batch_requests(0, 100), 0u);
+  EXPECT_EQ(batch_requests(1, 100), 1u);
+  EXPECT_EQ(batch_requests(100, 100), 1u);
+  EXPECT_EQ(batch_requests(101, 100), 2u);
+  EXPECT_EQ(batch_requests(5, 0), 5u);  // a batch size of 0 counts as 1
+}
+
+}  // namespace
+}  // namespace dirsync::http

@@ -77,11 +77,88 @@ struct CsvSourceSettings {
   std::size_t page_size = 1000;
 };
 
+// LDAP / Active Directory (`type: ldap`), read with OpenLDAP's libldap.
+struct LdapSourceSettings {
+  enum class Scope { kBase, kOne, kSub };
+  std::string url;                 // ldap://host[:389] or ldaps://host[:636]
+  bool start_tls = true;           // ldap:// only; a StartTLS failure fails the pull
+  std::string ca_file;             // PEM CA bundle; empty: the system's (peer verification always on)
+  std::string bind_dn;             // empty: anonymous bind
+  core::Secret bind_password;      // empty for anonymous
+  std::string base_dn;
+  Scope scope = Scope::kSub;
+  std::string filter = "(objectClass=*)";
+  std::vector<std::string> attributes;  // empty: all user attributes
+  std::string key = "entryUUID";        // attribute name, or "dn"
+  int page_size = 500;                  // Simple Paged Results (RFC 2696) page size
+  std::chrono::milliseconds timeout{30'000};          // network and per-request limit
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::vector<std::string> binary_attributes{"objectGUID", "objectSid"};  // rendered as lowercase hex
+};
+
+// How an HTTP source authenticates: at most one of bearer token, basic
+// (username + password), or an API-key header.
+struct HttpSourceAuth {
+  std::optional<core::Secret> token;      // Authorization: Bearer
+  std::string username;                   // basic auth, with `password`
+  std::optional<core::Secret> password;
+  std::optional<core::Secret> api_key;    // sent in `api_key_header`
+  std::string api_key_header = "X-API-Key";
+};
+
+// Named attributes extracted by path (SCIM paths or JSON pointers, per source).
+// Each attribute lists paths tried in order; the first that yields a value wins.
+struct AttributePath {
+  std::string name;
+  std::vector<std::string> paths;
+};
+
+// SCIM 2.0 (`type: scim`): GET {base_url}/Users with startIndex/count paging.
+struct ScimSourceSettings {
+  std::string base_url;        // e.g. https://idp.example.com/scim/v2 (no trailing slash)
+  HttpSourceAuth auth;
+  std::string filter;          // SCIM filter (RFC 7644 §3.4.2.2), sent as ?filter=; empty: none
+  std::size_t page_size = 100; // `count`
+  std::string key = "id";      // attribute that identifies a user
+  std::vector<AttributePath> attributes;  // extra attributes by SCIM path
+  HttpSettings http;
+};
+
+enum class Pagination {
+  kNone,        // one request
+  kPage,        // ?page=N&per_page=M
+  kOffset,      // ?offset=N&limit=M
+  kCursor,      // ?cursor=<token from the previous body>
+  kLinkHeader,  // Link: <url>; rel="next"
+  kNextUrl,     // the next page's URL at a JSON pointer of the body
+};
+
+// A generic JSON API (`type: http_json`).
+struct HttpJsonSourceSettings {
+  std::string url;
+  std::vector<std::pair<std::string, core::Secret>> headers;  // values may be secrets: never printed
+  HttpSourceAuth auth;
+  std::string records = "";    // JSON pointer to the array of records; "": the body is the array
+  std::string key;             // JSON pointer inside a record, e.g. "/id"
+  Pagination pagination = Pagination::kNone;
+  std::size_t page_size = 100;
+  std::string page_param = "page";
+  std::int64_t first_page = 1;
+  std::string size_param;          // page style: e.g. "per_page"; empty: not sent
+  std::string offset_param = "offset";
+  std::string limit_param = "limit";
+  std::string cursor_param = "cursor";
+  std::string cursor_path;         // JSON pointer to the next cursor (cursor style)
+  std::string next_url_path;       // JSON pointer to the next URL (next_url style)
+  std::vector<AttributePath> attributes;  // extra attributes by JSON pointer
+  HttpSettings http;
+};
+
 struct SourceConfig {
   std::string name;
-  std::string type;  // "csv"
+  std::string type;  // "csv" | "ldap" | "scim" | "http_json"
   Position where;
-  std::variant<CsvSourceSettings> settings;
+  std::variant<CsvSourceSettings, LdapSourceSettings, ScimSourceSettings, HttpJsonSourceSettings> settings;
 };
 
 struct PerscomTargetSettings {

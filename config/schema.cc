@@ -346,14 +346,399 @@ const std::vector<KeyRule<FileTargetSettings>>& file_rules() {
   return rules;
 }
 
+// --- sources over the network ---------------------------------------------------
+
+// A list of non-empty strings (a single string is a list of one).
+std::optional<std::vector<std::string>> read_string_list(Section& sec, std::string_view key, const Node& v) {
+  std::vector<std::string> out;
+  if (v.IsScalar() && !v.Scalar().empty()) return std::vector<std::string>{v.Scalar()};
+  if (!v.IsSequence() || v.size() == 0) {
+    report_bad_value(sec, key, v, "expected a non-empty list of strings");
+    return std::nullopt;
+  }
+  for (const auto& item : v) {
+    if (!item.IsScalar() || item.Scalar().empty()) {
+      sec.ctx().diag.error(item.Mark(), "bad item " + describe_value(item) + " in '" + std::string(key) + "'",
+                           "expected a non-empty string");
+      return std::nullopt;
+    }
+    out.push_back(item.Scalar());
+  }
+  return out;
+}
+
+// `attributes: {name: path | [path, fallback path, ...]}`.
+void read_attribute_paths(Section& sec, const Node& v, std::vector<AttributePath>& out,
+                          bool (*valid_path)(const std::string&), const char* path_expected) {
+  if (!v.IsMap() || v.size() == 0) {
+    report_bad_value(sec, "attributes", v, "expected a map of attribute name to path (or list of paths)");
+    return;
+  }
+  check_duplicates(sec.ctx(), v, "in 'attributes'");
+  for (const auto& item : v) {
+    const std::string name = item.first.Scalar();
+    if (name.empty() || name.find_first_of("{}| ") != std::string::npos) {
+      sec.ctx().diag.error(item.first.Mark(), "bad attribute name '" + name + "'",
+                           "expected a name without spaces, braces or '|'");
+      continue;
+    }
+    auto paths = read_string_list(sec, name, item.second);
+    if (!paths) continue;
+    bool ok = true;
+    for (const auto& p : *paths) {
+      if (!valid_path(p)) {
+        sec.ctx().diag.error(item.second.Mark(), "bad path '" + p + "' for attribute '" + name + "'", path_expected);
+        ok = false;
+      }
+    }
+    if (ok) out.push_back({name, std::move(*paths)});
+  }
+}
+
+// RFC 6901: "" or "/a/b"; '~' only as ~0 or ~1.
+bool is_json_pointer(const std::string& p) {
+  if (p.empty()) return true;
+  if (p[0] != '/') return false;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == '~' && (i + 1 >= p.size() || (p[i + 1] != '0' && p[i + 1] != '1'))) return false;
+  }
+  return true;
+}
+
+bool is_scim_path(const std::string& p) {
+  // Checked in full by the SCIM source; here: not empty, brackets balanced.
+  int depth = 0;
+  for (char c : p) {
+    if (c == '[') ++depth;
+    if (c == ']' && --depth < 0) return false;
+  }
+  return !p.empty() && depth == 0;
+}
+
+void read_json_pointer(Section& sec, std::string_view key, const Node& v, std::string& out, bool allow_empty) {
+  auto p = read_string(sec, key, v);
+  if (!p) return;
+  if (!is_json_pointer(*p) || (!allow_empty && p->empty())) {
+    report_bad_value(sec, key, v, allow_empty ? "expected a JSON pointer such as /data/users, or \"\" for the body"
+                                              : "expected a JSON pointer such as /id");
+    return;
+  }
+  out = *p;
+}
+
+// Reads a URL like read_base_url but for any key name; never echoed.
+void read_url(Section& sec, std::string_view key, const Node& v, std::string& out, bool ldap) {
+  const std::string expected = ldap ? "expected a URL starting with ldap:// or ldaps://" : kHttpsOrHttp;
+  if (!v.IsScalar() || v.Scalar().empty()) {
+    sec.ctx().diag.error(v.IsNull() ? sec.key_mark(key).value_or(sec.mark()) : v.Mark(),
+                         (v.IsNull() ? "missing value for '" : "bad value for '") + std::string(key) + "'", expected);
+    return;
+  }
+  std::string url = v.Scalar();
+  std::size_t scheme = 0;
+  if (ldap) scheme = url.starts_with("ldaps://") ? 8 : url.starts_with("ldap://") ? 7 : 0;
+  else scheme = url.starts_with("https://") ? 8 : url.starts_with("http://") ? 7 : 0;
+  const bool has_space = url.find_first_of(" \t\r\n") != std::string::npos;
+  if (scheme == 0 || url.size() == scheme || has_space) {
+    sec.ctx().diag.error(v.Mark(), "bad value for '" + std::string(key) + "'", expected);
+    return;
+  }
+  const std::string authority = url.substr(scheme, url.find('/', scheme) - scheme);
+  if (authority.find('@') != std::string::npos) {
+    sec.ctx().diag.error(v.Mark(), "'" + std::string(key) + "' holds credentials",
+                         "expected a URL without user:password@ (credentials have keys of their own)");
+    return;
+  }
+  out = std::move(url);
+}
+
+const std::vector<KeyRule<LdapSourceSettings>>& ldap_rules() {
+  using S = LdapSourceSettings;
+  static const std::vector<KeyRule<S>> rules = {
+      {{"url", "ldap:// or ldaps:// URL", "", true, "Directory server, e.g. ldaps://dc1.example.com"},
+       [](Section& sec, const Node& v, S& s) {
+         read_url(sec, "url", v, s.url, true);
+         while (s.url.size() > 8 && s.url.back() == '/') s.url.pop_back();
+       }},
+      {{"start_tls", "bool", "true", false,
+        "ldap:// only: upgrade with StartTLS; a StartTLS failure fails the pull (no plaintext fall-back)"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto b = read_bool(sec, "start_tls", v)) s.start_tls = *b;
+       }},
+      {{"ca_file", "path", "(system CA store)", false, "PEM CA certificates to verify the server with"},
+       [](Section& sec, const Node& v, S& s) {
+         auto p = read_path(sec, "ca_file", v);
+         if (!p) return;
+         if (::access(p->c_str(), R_OK) != 0) {
+           sec.ctx().diag.error(v.Mark(), "cannot read ca_file " + *p + ": " + std::generic_category().message(errno),
+                                "expected a readable PEM file");
+           return;
+         }
+         s.ca_file = *p;
+       }},
+      {{"bind_dn", "string", "(anonymous)", false, "DN to bind as (simple bind); absent: anonymous bind"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto t = read_string(sec, "bind_dn", v)) s.bind_dn = *t;
+       }},
+      {{"bind_password", "secret", "", false, "Password of bind_dn: ${env:NAME}, ${file:PATH} or ${cred:NAME}"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto t = read_secret(sec, "bind_password", v)) s.bind_password = std::move(*t);
+       }},
+      {{"base_dn", "string", "", true, "Where the search starts, e.g. ou=people,dc=example,dc=com"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto t = read_string(sec, "base_dn", v)) s.base_dn = *t;
+       }},
+      {{"scope", "base | one | sub", "sub", false, "Search scope"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto e = read_enum(sec, "scope", v, {"base", "one", "sub"})) {
+           s.scope = *e == "base" ? S::Scope::kBase : *e == "one" ? S::Scope::kOne : S::Scope::kSub;
+         }
+       }},
+      {{"filter", "LDAP filter", "(objectClass=*)", false, "RFC 4515 search filter, e.g. (objectClass=inetOrgPerson)"},
+       [](Section& sec, const Node& v, S& s) {
+         auto t = read_string(sec, "filter", v);
+         if (!t) return;
+         int depth = 0;
+         bool balanced = !t->empty() && t->front() == '(';
+         for (char c : *t) {
+           if (c == '(') ++depth;
+           if (c == ')' && --depth < 0) balanced = false;
+         }
+         if (!balanced || depth != 0) {
+           report_bad_value(sec, "filter", v, "expected a parenthesised LDAP filter such as (objectClass=person)");
+           return;
+         }
+         s.filter = *t;
+       }},
+      {{"attributes", "list of strings", "(all user attributes)", false,
+        "Attributes to fetch; the key attribute is added when missing"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto l = read_string_list(sec, "attributes", v)) s.attributes = *l;
+       }},
+      {{"key", "string", "entryUUID", false,
+        "Attribute that identifies a user: entryUUID (OpenLDAP) or objectGUID (AD) recommended; dn makes every "
+        "OU move a detach + create"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto t = read_string(sec, "key", v)) s.key = *t;
+       }},
+      {{"page_size", "integer", "500", false, "Entries per Simple Paged Results page (RFC 2696), 1..100000"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto n = read_int(sec, "page_size", v, 1, 100'000, "expected an integer from 1 to 100000")) {
+           s.page_size = static_cast<int>(*n);
+         }
+       }},
+      {{"timeout", "duration", "30s", false, "Limit on each LDAP operation (and the server-side search time)"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto d = read_duration(sec, "timeout", v)) s.timeout = *d;
+       }},
+      {{"connect_timeout", "duration", "10s", false, "Limit on establishing the TCP connection"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto d = read_duration(sec, "connect_timeout", v)) s.connect_timeout = *d;
+       }},
+      {{"binary_attributes", "list of strings", "[objectGUID, objectSid]", false,
+        "Attributes whose values are bytes, rendered as lowercase hex"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto l = read_string_list(sec, "binary_attributes", v)) s.binary_attributes = *l;
+       }},
+  };
+  return rules;
+}
+
+// The keys every HTTP source shares for authentication.
+template <class S>
+std::vector<KeyRule<S>> with_source_auth(std::vector<KeyRule<S>> rules) {
+  rules.push_back({{"token", "secret", "", false, "Bearer token"}, [](Section& sec, const Node& v, S& s) {
+                     if (auto t = read_secret(sec, "token", v)) s.auth.token = std::move(*t);
+                   }});
+  rules.push_back({{"username", "string", "", false, "Basic auth user (with password)"},
+                   [](Section& sec, const Node& v, S& s) {
+                     if (auto t = read_string(sec, "username", v)) s.auth.username = *t;
+                   }});
+  rules.push_back({{"password", "secret", "", false, "Basic auth password"}, [](Section& sec, const Node& v, S& s) {
+                     if (auto t = read_secret(sec, "password", v)) s.auth.password = std::move(*t);
+                   }});
+  rules.push_back({{"api_key", "secret", "", false, "API key, sent in api_key_header"},
+                   [](Section& sec, const Node& v, S& s) {
+                     if (auto t = read_secret(sec, "api_key", v)) s.auth.api_key = std::move(*t);
+                   }});
+  rules.push_back({{"api_key_header", "string", "X-API-Key", false, "Header that carries api_key"},
+                   [](Section& sec, const Node& v, S& s) {
+                     if (auto t = read_string(sec, "api_key_header", v)) s.auth.api_key_header = *t;
+                   }});
+  return rules;
+}
+
+void check_source_auth(Section& sec, const HttpSourceAuth& a) {
+  const int kinds = (a.token ? 1 : 0) + (a.password || !a.username.empty() ? 1 : 0) + (a.api_key ? 1 : 0);
+  if (kinds > 1) {
+    sec.ctx().diag.error(sec.mark(), "more than one kind of authentication " + sec.what(),
+                         "expected at most one of: token, username + password, api_key");
+  }
+  if (a.password.has_value() != !a.username.empty()) {
+    sec.ctx().diag.error(sec.mark(), "basic authentication needs both username and password " + sec.what(),
+                         "expected username and password together");
+  }
+}
+
+const std::vector<KeyRule<ScimSourceSettings>>& scim_rules() {
+  using S = ScimSourceSettings;
+  static const std::vector<KeyRule<S>> rules = with_source_auth<S>({
+      {{"base_url", "URL", "", true, "SCIM service root; users are read from {base_url}/Users"},
+       [](Section& sec, const Node& v, S& s) { read_base_url(sec, v, s.base_url); }},
+      {{"filter", "SCIM filter", "", false, "Sent as ?filter=, e.g. 'active eq true'"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto t = read_string(sec, "filter", v)) s.filter = *t;
+       }},
+      {{"page_size", "integer", "100", false, "Users per request (`count`), 1..10000"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto n = read_int(sec, "page_size", v, 1, 10'000, "expected an integer from 1 to 10000")) {
+           s.page_size = static_cast<std::size_t>(*n);
+         }
+       }},
+      {{"key", "SCIM path", "id", false, "Attribute that identifies a user (id, externalId, userName, ...)"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto t = read_string(sec, "key", v)) s.key = *t;
+       }},
+      {{"attributes", "map of name to SCIM path(s)", "", false,
+        "Extra attributes by path, e.g. email: ['emails[primary eq true].value', emails.value]"},
+       [](Section& sec, const Node& v, S& s) {
+         read_attribute_paths(sec, v, s.attributes, is_scim_path, "expected a SCIM attribute path");
+       }},
+  });
+  return rules;
+}
+
+const std::vector<KeyRule<HttpJsonSourceSettings>>& http_json_rules() {
+  using S = HttpJsonSourceSettings;
+  static const std::vector<KeyRule<S>> rules = with_source_auth<S>({
+      {{"url", "URL", "", true, "First page's URL (query parameters allowed)"},
+       [](Section& sec, const Node& v, S& s) { read_url(sec, "url", v, s.url, false); }},
+      {{"headers", "map of string to string or secret", "", false, "Extra request headers; values never printed"},
+       [](Section& sec, const Node& v, S& s) {
+         if (!v.IsMap()) {
+           report_bad_value(sec, "headers", v, "expected a map of header name to value");
+           return;
+         }
+         check_duplicates(sec.ctx(), v, "in 'headers'");
+         for (const auto& item : v) {
+           const std::string name = item.first.Scalar();
+           if (name.empty() || name.find_first_of(" :\t\r\n") != std::string::npos) {
+             sec.ctx().diag.error(item.first.Mark(), "bad header name '" + name + "'", "expected a token such as X-Tenant");
+             continue;
+           }
+           if (auto t = read_secret(sec, name, item.second)) s.headers.emplace_back(name, std::move(*t));
+         }
+       }},
+      {{"records", "JSON pointer", "\"\"", false, "Where the array of records is in a page, e.g. /data; \"\": the body"},
+       [](Section& sec, const Node& v, S& s) { read_json_pointer(sec, "records", v, s.records, true); }},
+      {{"key", "JSON pointer", "", true, "Where a record's key is, e.g. /id"},
+       [](Section& sec, const Node& v, S& s) { read_json_pointer(sec, "key", v, s.key, false); }},
+      {{"pagination", "none | page | offset | cursor | link_header | next_url", "none", false, "How pages follow"},
+       [](Section& sec, const Node& v, S& s) {
+         auto e = read_enum(sec, "pagination", v, {"none", "page", "offset", "cursor", "link_header", "next_url"});
+         if (!e) return;
+         s.pagination = *e == "none"     ? Pagination::kNone
+                        : *e == "page"   ? Pagination::kPage
+                        : *e == "offset" ? Pagination::kOffset
+                        : *e == "cursor" ? Pagination::kCursor
+                        : *e == "link_header" ? Pagination::kLinkHeader
+                                              : Pagination::kNextUrl;
+       }},
+      {{"page_size", "integer", "100", false, "Records asked per page (page and offset styles), 1..100000"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto n = read_int(sec, "page_size", v, 1, 100'000, "expected an integer from 1 to 100000")) {
+           s.page_size = static_cast<std::size_t>(*n);
+         }
+       }},
+      {{"page_param", "string", "page", false, "page style: the page number parameter"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto t = read_string(sec, "page_param", v)) s.page_param = *t;
+       }},
+      {{"first_page", "integer", "1", false, "page style: the first page's number (0 or 1)"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto n = read_int(sec, "first_page", v, 0, 1, "expected 0 or 1")) s.first_page = *n;
+       }},
+      {{"size_param", "string", "(not sent)", false, "page style: the page size parameter, e.g. per_page"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto t = read_string(sec, "size_param", v)) s.size_param = *t;
+       }},
+      {{"offset_param", "string", "offset", false, "offset style: the offset parameter"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto t = read_string(sec, "offset_param", v)) s.offset_param = *t;
+       }},
+      {{"limit_param", "string", "limit", false, "offset style: the limit parameter"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto t = read_string(sec, "limit_param", v)) s.limit_param = *t;
+       }},
+      {{"cursor_param", "string", "cursor", false, "cursor style: the parameter that carries the cursor"},
+       [](Section& sec, const Node& v, S& s) {
+         if (auto t = read_string(sec, "cursor_param", v)) s.cursor_param = *t;
+       }},
+      {{"cursor_path", "JSON pointer", "", false, "cursor style: where the next cursor is, e.g. /meta/next_cursor"},
+       [](Section& sec, const Node& v, S& s) { read_json_pointer(sec, "cursor_path", v, s.cursor_path, false); }},
+      {{"next_url_path", "JSON pointer", "", false, "next_url style: where the next page's URL is, e.g. /links/next"},
+       [](Section& sec, const Node& v, S& s) { read_json_pointer(sec, "next_url_path", v, s.next_url_path, false); }},
+      {{"attributes", "map of name to JSON pointer(s)", "", false,
+        "Extra attributes by JSON pointer, e.g. email: [/contact/email, /email]"},
+       [](Section& sec, const Node& v, S& s) {
+         read_attribute_paths(sec, v, s.attributes, is_json_pointer, "expected a JSON pointer such as /contact/email");
+       }},
+  });
+  return rules;
+}
+
+void check_http_json(Section& sec, const HttpJsonSourceSettings& s) {
+  auto need = [&](bool ok, const char* key, const char* style) {
+    if (ok) return;
+    sec.ctx().diag.error(sec.key_mark("pagination").value_or(sec.mark()),
+                         std::string("pagination: ") + style + " needs '" + key + "' " + sec.what(),
+                         std::string("expected '") + key + "' (a JSON pointer)");
+  };
+  if (s.pagination == Pagination::kCursor) need(!s.cursor_path.empty(), "cursor_path", "cursor");
+  if (s.pagination == Pagination::kNextUrl) need(!s.next_url_path.empty(), "next_url_path", "next_url");
+}
+
 // --- the registries -----------------------------------------------------------
 
 KeyDoc type_doc(const std::string& value) { return {"type", value, "", true, "Connector type"}; }
 
+using SourceSettings = decltype(SourceConfig::settings);
+
+// The shared HTTP keys, without max_in_flight (a source reads one page at a time).
+std::vector<KeyDoc> http_source_docs() {
+  std::vector<KeyDoc> out;
+  for (auto& d : docs_of(http_rules())) {
+    if (d.key != "max_in_flight") out.push_back(std::move(d));
+  }
+  for (auto& d : out) {
+    if (d.key == "rate_limits") d.default_value = "off";
+  }
+  return out;
+}
+
+template <class Settings>
+std::vector<KeyDoc> http_source_docs_with(const std::vector<KeyRule<Settings>>& rules) {
+  auto docs = docs_of(rules);
+  for (auto& d : http_source_docs()) docs.push_back(std::move(d));
+  return docs;
+}
+
+template <class Settings>
+SourceSettings parse_http_source(Section& sec, const std::vector<KeyRule<Settings>>& rules) {
+  Settings s;
+  s.http.rate_limits = std::vector<RateWindow>{};  // sources: no limit unless configured
+  run_rules(sec, rules, s);
+  run_rules(sec, http_rules(), s.http);
+  check_http(sec, s.http);
+  check_source_auth(sec, s.auth);
+  s.http.max_in_flight = 1;
+  return s;
+}
+
 struct SourceType {
   const char* name;
   std::vector<KeyDoc> (*docs)();
-  std::variant<CsvSourceSettings> (*parse)(Section& sec);
+  SourceSettings (*parse)(Section& sec);
 };
 
 using TargetSettings = decltype(TargetConfig::settings);
@@ -384,11 +769,31 @@ TargetSettings parse_http_target(Section& sec, const std::vector<KeyRule<Setting
 // Sorted by name, so messages list them in a stable order.
 const SourceType kSourceTypes[] = {
     {"csv", [] { return docs_of(csv_rules()); },
-     [](Section& sec) -> std::variant<CsvSourceSettings> {
+     [](Section& sec) -> SourceSettings {
        CsvSourceSettings s;
        run_rules(sec, csv_rules(), s);
        return s;
      }},
+    {"http_json", [] { return http_source_docs_with(http_json_rules()); },
+     [](Section& sec) -> SourceSettings {
+       auto s = parse_http_source(sec, http_json_rules());
+       check_http_json(sec, std::get<HttpJsonSourceSettings>(s));
+       return s;
+     }},
+    {"ldap", [] { return docs_of(ldap_rules()); },
+     [](Section& sec) -> SourceSettings {
+       LdapSourceSettings s;
+       run_rules(sec, ldap_rules(), s);
+       if (!s.bind_dn.empty() && s.bind_password.empty()) {
+         sec.ctx().diag.error(sec.key_mark("bind_dn").value_or(sec.mark()),
+                              "bind_dn without bind_password " + sec.what(),
+                              "expected bind_password (a ${env:}/${file:}/${cred:} reference), or no bind_dn for "
+                              "an anonymous bind");
+       }
+       return s;
+     }},
+    {"scim", [] { return http_source_docs_with(scim_rules()); },
+     [](Section& sec) { return parse_http_source(sec, scim_rules()); }},
 };
 
 const TargetType kTargetTypes[] = {

@@ -5,6 +5,9 @@
 #include "config/suggest.h"
 #include "connectors/targets/auth_sync_user/auth_sync_user_target.h"
 #include "connectors/sources/csv/csv_source.h"
+#include "connectors/sources/http_json/http_json_source.h"
+#include "connectors/sources/ldap/ldap_source.h"
+#include "connectors/sources/scim/scim_source.h"
 #include "connectors/targets/file/file_target.h"
 #include "connectors/targets/healvi/healvi_target.h"
 #include "connectors/targets/hesh/hesh_target.h"
@@ -33,6 +36,9 @@ const core::FieldSpec* find_field(const core::Target& target, const std::string&
 std::unique_ptr<core::Source> make_source(const config::SourceConfig& source) {
   return std::visit(Overloaded{
                         [](const config::CsvSourceSettings& s) { return sources::make_csv_source(s); },
+                        [](const config::LdapSourceSettings& s) { return sources::make_ldap_source(s); },
+                        [](const config::ScimSourceSettings& s) { return sources::make_scim_source(s); },
+                        [](const config::HttpJsonSourceSettings& s) { return sources::make_http_json_source(s); },
                     },
                     source.settings);
 }

@@ -621,7 +621,9 @@ TEST(ConfigSchema, DocumentsEverySectionInFileOrder) {
   std::vector<std::string> sections;
   for (const auto& s : schema()) sections.push_back(s.section);
   EXPECT_THAT(sections,
-              ElementsAre("top level", "sources.<name> (type: csv)", "targets.<name> (type: auth_sync_user)",
+              ElementsAre("top level", "sources.<name> (type: csv)", "sources.<name> (type: http_json)",
+                          "sources.<name> (type: ldap)", "sources.<name> (type: scim)",
+                          "targets.<name> (type: auth_sync_user)",
                           "targets.<name> (type: file)", "targets.<name> (type: healvi)",
                           "targets.<name> (type: hesh)", "targets.<name> (type: perscom)",
                           "targets.<name> (type: royalti)", "jobs.<name>", "jobs.<name>.max_detach"));
@@ -631,7 +633,7 @@ TEST(ConfigSchema, DocumentsEverySectionInFileOrder) {
       EXPECT_FALSE(k.required && !k.default_value.empty()) << s.section << " " << k.key;
     }
   }
-  EXPECT_THAT(source_types(), ElementsAre("csv"));
+  EXPECT_THAT(source_types(), ElementsAre("csv", "http_json", "ldap", "scim"));
   EXPECT_THAT(target_types(), ElementsAre("auth_sync_user", "file", "healvi", "hesh", "perscom", "royalti"));
 }
 

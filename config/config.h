@@ -24,6 +24,7 @@
 #include <variant>
 #include <vector>
 
+#include "core/filter.h"
 #include "core/mapping.h"
 #include "core/secret.h"
 
@@ -256,6 +257,13 @@ struct JobConfig {
   nlohmann::json missing_update = nlohmann::json::object();
   Position missing_where;
   DetachGuard max_detach;
+  // A user is detached only after being absent from this many consecutive
+  // complete pulls (1: the first). Guards against sources whose paging can
+  // skip records while the data changes (offset paging, SCIM startIndex).
+  std::uint32_t detach_after = 1;
+  // Which source records the job manages (empty: all). Records it drops count
+  // as not in the source: they are detached like users who left.
+  core::Filter filter;
   Position where;
   Position mapping_where;
 };
@@ -266,6 +274,7 @@ struct Config {
   std::map<std::string, SourceConfig> sources;
   std::map<std::string, TargetConfig> targets;
   std::map<std::string, JobConfig> jobs;
+  core::Lookups lookups;  // top-level `lookups`: tables for the template function map:NAME
 };
 
 Config load_file(const std::string& path);

@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "config/config.h"
+#include "config/filter_config.h"
 #include "config/schema.h"
 #include "config/yaml_section.h"
 
@@ -47,19 +48,63 @@ const std::vector<KeyDoc>& top_docs() {
       {"sources", "map", "{}", false, "Source name → source settings (see sources.<name>)"},
       {"targets", "map", "{}", false, "Target name → target settings (see targets.<name>)"},
       {"jobs", "map", "{}", false, "Job name → job settings (see jobs.<name>)"},
+      {"lookups", "map", "{}", false,
+       "Table name → {source value: result} for the template function map:NAME (see 'lookup tables')"},
   };
   return docs;
+}
+
+// --- lookup tables ----------------------------------------------------------------
+
+// One table under `lookups`, in file order (the order is map's priority).
+// Always a table, even with errors, so that a template naming it does not
+// report one mistake twice.
+std::shared_ptr<const core::LookupTable> parse_lookup(Context& ctx, const std::string& name, const Node& node,
+                                                     const YAML::Mark& mark) {
+  const std::string what = "in lookup table " + in_quotes(name);
+  if (!node.IsMap()) {
+    ctx.diag.error(node.IsNull() ? mark : node.Mark(),
+                   (node.IsNull() ? "missing value for lookup table " : "bad value " + describe_value(node) +
+                                                                            " for lookup table ") +
+                       in_quotes(name),
+                   "expected a map of source value: result");
+    return std::make_shared<const core::LookupTable>();
+  }
+  check_duplicates(ctx, node, what);
+  std::vector<core::LookupTable::Entry> entries;
+  std::set<std::string> seen;
+  for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) {
+      ctx.diag.error(kv.first.Mark(), "bad key " + describe_value(kv.first) + " " + what, "expected a source value");
+      continue;
+    }
+    const std::string& key = kv.first.Scalar();
+    if (!seen.insert(key).second) continue;  // reported as a duplicate
+    const Node& value = kv.second;
+    if (!value.IsScalar()) {
+      // A null has no useful mark of its own: point at its key.
+      ctx.diag.error(value.IsNull() ? kv.first.Mark() : value.Mark(),
+                     (value.IsNull() ? "missing value for " : "bad value " + describe_value(value) + " for ") +
+                         in_quotes(key) + " " + what,
+                     "expected a string, number or boolean");
+      continue;
+    }
+    // Kept as written: the target field's type converts the result.
+    entries.push_back({key, value.Scalar()});
+  }
+  return std::make_shared<const core::LookupTable>(std::move(entries));
 }
 
 // --- jobs ---------------------------------------------------------------------
 
 // What a job's readers need besides the job: the names defined under sources and
 // targets (including those whose settings have errors, so that one mistake is
-// not reported twice).
+// not reported twice), and the lookup tables its templates may name.
 struct JobBuild {
   JobConfig job;
   const std::vector<std::string>* sources = nullptr;
   const std::vector<std::string>* targets = nullptr;
+  const core::Lookups* lookups = nullptr;
 };
 
 void read_reference(Section& sec, const Node& v, std::string_view key, const std::vector<std::string>& defined,
@@ -121,7 +166,8 @@ void read_max_detach(Section& sec, const Node& v, JobBuild& b) {
   run_rules(guard, max_detach_rules(), b.job.max_detach);
 }
 
-std::optional<core::Template> read_mapping_value(Section& sec, const std::string& field, const Node& value) {
+std::optional<core::Template> read_mapping_value(Section& sec, const std::string& field, const Node& value,
+                                                 const core::Lookups* lookups) {
   if (value.IsMap()) {
     // The most likely mistake of all: `name: {first_name}` is a YAML flow map.
     report_bad_value(sec, field, value, "expected a template string (quote it: an unquoted {...} is a YAML map)");
@@ -146,12 +192,17 @@ std::optional<core::Template> read_mapping_value(Section& sec, const std::string
     return std::nullopt;
   }
   try {
-    return core::Template::parse(text);
+    return core::Template::parse(text, lookups);
   } catch (const core::TemplateError& e) {
     const std::size_t offset = static_cast<std::size_t>(std::max(e.column, 1) - 1);
     const auto [line, column] = caret_in_scalar(sec.ctx(), value, offset);
-    const bool has_expected = e.message.find("; ") != std::string::npos;
-    sec.ctx().diag.error_at(line, column, "bad template for " + in_quotes(field) + ": " + e.message,
+    // An unknown function or table: the closest name says more than the whole list.
+    std::string message = e.message;
+    if (auto near = e.unknown_name.empty() ? std::nullopt : closest(e.unknown_name, e.known_names)) {
+      message = e.unknown_what + "; did you mean " + in_quotes(*near) + "?";
+    }
+    const bool has_expected = message.find("; ") != std::string::npos;
+    sec.ctx().diag.error_at(line, column, "bad template for " + in_quotes(field) + ": " + message,
                             has_expected ? "" : "expected a template such as \"{first_name} {last_name}\"");
     return std::nullopt;
   }
@@ -181,7 +232,7 @@ void read_mapping(Section& sec, const Node& v, JobBuild& b) {
     }
     const std::string& field = kv.first.Scalar();
     if (!seen.insert(field).second) continue;  // reported as a duplicate
-    if (auto tmpl = read_mapping_value(fields, field, kv.second)) {
+    if (auto tmpl = read_mapping_value(fields, field, kv.second, b.lookups)) {
       b.job.mapping.push_back(MappingConfig{field, std::move(*tmpl), ctx.diag.position(kv.second.Mark())});
     }
   }
@@ -247,12 +298,27 @@ const std::vector<KeyRule<JobBuild>>& job_rules() {
         "Blocks every detach of a run that would detach more than max(floor, min(count, percent of the snapshot)); "
         "off disables it"},
        read_max_detach},
+      {{"detach_after", "integer", "1", false,
+        "Consecutive complete pulls a user must be absent from before it is detached (or updated by on_missing), "
+        "1..1000; more than 1 guards against sources whose paging can skip records"},
+       [](Section& sec, const Node& v, JobBuild& b) {
+         if (auto n = read_int(sec, "detach_after", v, 1, 1000, "expected an integer from 1 to 1000")) {
+           b.job.detach_after = static_cast<std::uint32_t>(*n);
+         }
+       }},
+      {{"filter", "map: include / exclude conditions", "(every record)", false,
+        "Which source records the job manages; the others count as gone from the source (see 'filter "
+        "conditions')"},
+       [](Section& sec, const Node& v, JobBuild& b) {
+         if (auto f = read_filter(sec, v)) b.job.filter = std::move(*f);
+       }},
   };
   return rules;
 }
 
 std::optional<JobConfig> parse_job(Context& ctx, const std::string& name, const Node& node, const YAML::Mark& mark,
-                                   const std::vector<std::string>& sources, const std::vector<std::string>& targets) {
+                                   const std::vector<std::string>& sources, const std::vector<std::string>& targets,
+                                   const core::Lookups& lookups) {
   if (!node.IsMap()) {
     ctx.diag.error(node.IsNull() ? mark : node.Mark(),
                    (node.IsNull() ? "missing value for job " : "bad value " + describe_value(node) + " for job ") +
@@ -265,6 +331,7 @@ std::optional<JobConfig> parse_job(Context& ctx, const std::string& name, const 
   b.job.where = ctx.diag.position(mark);
   b.sources = &sources;
   b.targets = &targets;
+  b.lookups = &lookups;
   Section sec(ctx, node, "in job " + in_quotes(name), mark);
   sec.check_keys(docs_of(job_rules()));
   run_rules(sec, job_rules(), b);
@@ -323,8 +390,12 @@ Config parse_document(Context& ctx, const Node& root) {
   const auto targets = read_named(top, "targets", "target", [&](const std::string& name, const Node& n, YAML::Mark m) {
     if (auto t = parse_target(ctx, name, n, m)) cfg.targets.emplace(name, std::move(*t));
   });
+  // Before the jobs, wherever they are in the file: job templates refer to them.
+  read_named(top, "lookups", "lookup table", [&](const std::string& name, const Node& n, YAML::Mark m) {
+    cfg.lookups.emplace(name, parse_lookup(ctx, name, n, m));
+  });
   read_named(top, "jobs", "job", [&](const std::string& name, const Node& n, YAML::Mark m) {
-    if (auto j = parse_job(ctx, name, n, m, sources, targets)) cfg.jobs.emplace(name, std::move(*j));
+    if (auto j = parse_job(ctx, name, n, m, sources, targets, cfg.lookups)) cfg.jobs.emplace(name, std::move(*j));
   });
   return cfg;
 }
@@ -364,11 +435,14 @@ Config load(std::string_view yaml, const std::string& file_name, const std::file
 }  // namespace
 
 std::vector<SectionDoc> loader_docs() {
-  return {
+  std::vector<SectionDoc> out = {
       {"top level", top_docs()},
       {"jobs.<name>", docs_of(job_rules())},
       {"jobs.<name>.max_detach", docs_of(max_detach_rules())},
   };
+  auto filters = filter_docs();
+  out.insert(out.end(), filters.begin(), filters.end());
+  return out;
 }
 
 }  // namespace detail

@@ -21,6 +21,7 @@ struct Change {
   std::uint64_t hash = 0;                   // canonical hash of `payload`
   bool resync = false;   // an update forced by `dirsync resync`: send every field the target allows
   bool missing = false;  // an update because the user is gone from the source (on_missing: update)
+  bool filtered = false; // detach / missing update: the record is in the source but the job's filter drops it
 };
 
 enum class OutcomeKind {

@@ -1,6 +1,7 @@
 #include "core/record.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace dirsync::core {
 
@@ -8,6 +9,15 @@ const Attribute* Record::find(std::string_view name) const {
   // Records have a handful of attributes: a linear scan beats any map here.
   for (const auto& attribute : attributes) {
     if (attribute.name == name) return &attribute;
+  }
+  // LDAP and SCIM attribute names are case-insensitive ("mail" is "Mail"); an
+  // exact match wins, so a CSV with both "Email" and "email" stays exact.
+  for (const auto& attribute : attributes) {
+    if (std::equal(attribute.name.begin(), attribute.name.end(), name.begin(), name.end(),
+                   [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) ==
+                                               std::tolower(static_cast<unsigned char>(b)); })) {
+      return &attribute;
+    }
   }
   return nullptr;
 }

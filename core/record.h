@@ -17,7 +17,8 @@ struct Record {
   std::vector<Attribute> attributes;
   std::string origin;                // where it came from, for messages: "users.csv:12"
 
-  // nullptr when the attribute is absent. Names compare exactly (case-sensitive).
+  // nullptr when the attribute is absent. An exact name match wins; otherwise
+  // names compare ASCII-case-insensitively (LDAP and SCIM names are).
   const Attribute* find(std::string_view name) const;
   // Appends or replaces.
   void set(std::string name, std::vector<std::string> values);

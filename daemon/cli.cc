@@ -129,8 +129,15 @@ int cmd_run(const Globals& g, const std::vector<std::string>& jobs, bool all, en
   nlohmann::json out = nlohmann::json::array();
   for (const auto* job : selected) {
     auto report = run_job(*cfg, *job, *store, options);
-    if (json) out.push_back(engine::report_to_json(report, options.dry_run));
-    else std::cout << (plan_view ? engine::format_plan(report) : engine::format_summary(report));
+    if (!options.explain_key.empty()) {
+      // The explanation replaces the plan: one user, not thousands of lines.
+      if (json) out.push_back(engine::explanation_to_json(report));
+      else std::cout << engine::format_explanation(report);
+    } else if (json) {
+      out.push_back(engine::report_to_json(report, options.dry_run));
+    } else {
+      std::cout << (plan_view ? engine::format_plan(report) : engine::format_summary(report));
+    }
     const int code = exit_code(report);
     // Order of severity: busy/failed over problems over ok.
     if (code == kExitFailed || code == kExitBusy) worst = code;
@@ -241,6 +248,10 @@ int run(int argc, char** argv) {
   plan->add_option("job", plan_job, "job name")->required();
   plan->add_flag("--json", plan_json, "machine-readable plan");
   plan->add_flag("--resync", plan_resync, "plan a resync instead of a sync");
+  std::string explain_key;
+  plan->add_option("--explain", explain_key,
+                   "follow one source key: its record, the filter decision, the mapped payload, the snapshot entry "
+                   "and what the next sync would do and why");
 
   std::string resync_job;
   bool resync_dry = false, resync_json = false;
@@ -267,8 +278,8 @@ int run(int argc, char** argv) {
   if (check->parsed()) return cmd_check_config(g);
   if (sync->parsed()) return cmd_run(g, sync_jobs, sync_all, {engine::Mode::kSync, false}, sync_json, false);
   if (plan->parsed()) {
-    return cmd_run(g, {plan_job}, false, {plan_resync ? engine::Mode::kResync : engine::Mode::kSync, true},
-                   plan_json, true);
+    return cmd_run(g, {plan_job}, false,
+                   {plan_resync ? engine::Mode::kResync : engine::Mode::kSync, true, explain_key}, plan_json, true);
   }
   if (resync->parsed()) {
     return cmd_run(g, {resync_job}, false, {engine::Mode::kResync, resync_dry}, resync_json, resync_dry);

@@ -36,6 +36,8 @@ std::string format_summary(const RunReport& r, std::size_t max_problems) {
   if (c.retry) out += line("retry", c.retry);
   if (c.unknown) out += line("unknown", c.unknown);
   if (c.skipped) out += line("skipped", c.skipped);
+  if (c.filtered) out += line("filtered", c.filtered);
+  if (c.detach_deferred) out += line("deferred", c.detach_deferred);
   if (c.source_issues) out += line("bad rows", c.source_issues);
   if (c.mapping_errors) out += line("unmapped", c.mapping_errors);
   if (!r.dry_run) out += line("snapshot", r.snapshot_after);
@@ -83,13 +85,17 @@ std::string format_plan(const RunReport& r, std::size_t max_changes) {
           out += sep + f + " " + before + " -> " + after;
           sep = "; ";
         }
-        if (ch.missing) out += "  [gone from the source: on_missing update]";
+        if (ch.missing) {
+          out += ch.filtered ? "  [dropped by the job's filter: on_missing update]"
+                             : "  [gone from the source: on_missing update]";
+        }
         if (r.outcome == RunOutcome::kBlocked && ch.missing) out += " [blocked by max_detach]";
         out += "\n";
         break;
       }
       case core::Op::kDetach:
         out += "  - detach " + ch.key + (ch.target_id.empty() ? "" : " (id " + ch.target_id + ")") +
+               (ch.filtered ? "  [dropped by the job's filter]" : "") +
                (r.outcome == RunOutcome::kBlocked ? "  [blocked by max_detach]" : "") + "\n";
         break;
     }
@@ -135,10 +141,68 @@ nlohmann::json report_to_json(const RunReport& r, bool with_plan) {
         c["before"] = ch.previous;
       }
       if (ch.missing) c["on_missing"] = true;
+      if (ch.filtered) c["filtered"] = true;
       if ((ch.op == core::Op::kDetach || ch.missing) && r.outcome == RunOutcome::kBlocked) c["blocked"] = true;
       changes.push_back(std::move(c));
     }
   }
+  return j;
+}
+
+std::string format_explanation(const RunReport& r) {
+  if (!r.explanation) return "";
+  const Explanation& ex = *r.explanation;
+  std::string out = "explain key '" + ex.key + "' in job '" + r.job + "' (" + mode_name(r) + "); nothing was sent\n";
+  out += "source:\n";
+  if (ex.in_source) {
+    out += "  found at " + (ex.record.origin.empty() ? std::string("(no origin)") : ex.record.origin) + "\n";
+    for (const auto& a : ex.record.attributes) out += "  " + a.name + ": " + short_json(a.values) + "\n";
+  } else {
+    out += r.pull_complete ? "  not in the source (the pull was complete)\n"
+                           : "  not seen (the pull was incomplete: " + r.pull_note + ")\n";
+  }
+  for (const auto& issue : ex.source_issues) out += "  problem: " + issue + "\n";
+  if (ex.in_source) out += "filter:\n  " + std::string(ex.filter_kept ? "kept" : "dropped") + " (" + ex.filter_reason + ")\n";
+  if (!ex.mapping_error.empty()) out += "mapping:\n  failed: " + ex.mapping_error + "\n";
+  else if (!ex.payload.is_null()) out += "mapping:\n  " + short_json(ex.payload) + "\n";
+  out += "snapshot:\n";
+  if (ex.snapshot) {
+    out += "  " + short_json(ex.snapshot->payload) +
+           (ex.snapshot->target_id.empty() ? "" : " (target id " + ex.snapshot->target_id + ")") + "\n";
+  } else {
+    out += "  no entry (the target never acknowledged this user for this job)\n";
+  }
+  out += "next sync:\n  " + ex.action + ": " + ex.why + "\n";
+  if (ex.change && ex.change->op == core::Op::kUpdate && !ex.change->changed_fields.empty()) {
+    for (const auto& f : ex.change->changed_fields) {
+      const auto& prev = ex.change->previous;
+      const auto before = prev.is_object() && prev.contains(f) ? short_json(prev[f]) : "-";
+      const auto after = ex.change->payload.contains(f) ? short_json(ex.change->payload[f]) : "-";
+      out += "    " + f + " " + before + " -> " + after + "\n";
+    }
+  }
+  return out;
+}
+
+nlohmann::json explanation_to_json(const RunReport& r) {
+  if (!r.explanation) return nullptr;
+  const Explanation& ex = *r.explanation;
+  nlohmann::json j = {{"job", r.job}, {"key", ex.key}, {"in_source", ex.in_source}, {"pull_complete", r.pull_complete}};
+  if (ex.in_source) {
+    nlohmann::json attrs = nlohmann::json::object();
+    for (const auto& a : ex.record.attributes) attrs[a.name] = a.values;
+    j["record"] = {{"origin", ex.record.origin}, {"attributes", attrs}};
+    j["filter"] = {{"kept", ex.filter_kept}, {"reason", ex.filter_reason}};
+  }
+  if (!ex.source_issues.empty()) j["source_issues"] = ex.source_issues;
+  if (!ex.mapping_error.empty()) j["mapping_error"] = ex.mapping_error;
+  if (!ex.payload.is_null()) j["payload"] = ex.payload;
+  j["snapshot"] = ex.snapshot ? nlohmann::json{{"payload", ex.snapshot->payload}, {"target_id", ex.snapshot->target_id}}
+                              : nlohmann::json(nullptr);
+  if (ex.absent_pulls) j["absent_pulls"] = ex.absent_pulls;
+  j["action"] = ex.action;
+  j["why"] = ex.why;
+  if (ex.change && ex.change->op == core::Op::kUpdate) j["changed_fields"] = ex.change->changed_fields;
   return j;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "core/diff.h"
 
@@ -15,7 +16,8 @@ nlohmann::json Counts::to_json() const {
   return {{"source_records", source_records}, {"source_issues", source_issues}, {"mapping_errors", mapping_errors},
           {"unchanged", unchanged},           {"created", created},             {"updated", updated},
           {"detached", detached},             {"rejected", rejected},           {"retry", retry},
-          {"unknown", unknown},               {"detach_planned", detach_planned}, {"skipped", skipped}};
+          {"unknown", unknown},               {"detach_planned", detach_planned}, {"skipped", skipped},
+          {"filtered", filtered},             {"detach_deferred", detach_deferred}};
 }
 
 const char* to_string(RunOutcome outcome) {
@@ -265,6 +267,13 @@ RunReport SyncEngine::run_unguarded(const RunOptions& options) {
   auto reader = store_.reader(job_.name);
   Batcher batcher(*this, report, options.dry_run);
   core::SeenKeys seen;
+  core::SeenKeys filtered;  // kept by the source, dropped by the job's filter: detached "because of the filter"
+  const bool explaining = options.dry_run && !options.explain_key.empty();
+  if (explaining) {
+    report.explanation.emplace();
+    report.explanation->key = options.explain_key;
+  }
+  std::optional<Change> explained_change;  // what the diff made of the explained key
   bool unreadable_key = false;
   bool reached_end = false;
   const bool resync = options.mode == Mode::kResync;
@@ -283,24 +292,50 @@ RunReport SyncEngine::run_unguarded(const RunOptions& options) {
       }
       for (auto& issue : page->issues) {
         ++report.counts.source_issues;
+        if (explaining && issue.key == options.explain_key) {
+          report.explanation->source_issues.push_back(issue.origin + ": " + issue.message);
+        }
         if (issue.key.empty()) unreadable_key = true;
         else seen.add(issue.key);  // a bad row protects its key from detach
         report.problems.push_back({issue.key, issue.origin, "source", "invalid", issue.message});
       }
       for (auto& record : page->records) {
         ++report.counts.source_records;
+        Explanation* ex = explaining && record.key == options.explain_key ? &*report.explanation : nullptr;
+        if (ex) {
+          ex->in_source = true;
+          ex->record = record;
+        }
+        if (!job_.filter.empty()) {
+          const auto decision = job_.filter.decide(record);
+          if (ex) {
+            ex->filter_kept = decision.keep;
+            ex->filter_reason = decision.reason;
+          }
+          if (!decision.keep) {
+            // Not seen: to this job the user is gone from the source.
+            ++report.counts.filtered;
+            filtered.add(record.key);
+            continue;
+          }
+        } else if (ex) {
+          ex->filter_reason = "no filter";
+        }
         seen.add(record.key);
         auto payload = mapping_.apply(record);
         if (!payload) {
           ++report.counts.mapping_errors;
           report.problems.push_back({record.key, record.origin, "mapping", "invalid", payload.error().message});
+          if (ex) ex->mapping_error = payload.error().message;
           continue;
         }
+        if (ex) ex->payload = payload.value();
         auto change = core::diff_record(record.key, std::move(payload).value(), reader->find(record.key), resync);
         if (!change) {
           ++report.counts.unchanged;
           continue;
         }
+        if (ex) explained_change = *change;
         batcher.add(std::move(*change));
       }
       if (page->last) {
@@ -314,6 +349,7 @@ RunReport SyncEngine::run_unguarded(const RunOptions& options) {
   const bool full_set = target_.capabilities().full_set;
   if (!full_set) batcher.flush_all();
   seen.seal();
+  filtered.seal();
 
   report.pull_complete = reached_end && !unreadable_key;
   if (!reached_end) {
@@ -326,9 +362,12 @@ RunReport SyncEngine::run_unguarded(const RunOptions& options) {
   // Zero records over a populated snapshot is a broken source, not everyone leaving.
   if (reached_end && seen.size() == 0 && report.snapshot_before > 0 && report.outcome != RunOutcome::kFailed) {
     report.outcome = RunOutcome::kFailed;
-    report.error = "source '" + job_.source + "' returned no records while the snapshot holds " +
-                   std::to_string(report.snapshot_before) + " users; treating that as a failed pull (nothing "
-                   "was detached)";
+    report.error = "source '" + job_.source + "' returned no records" +
+                   (report.counts.filtered ? " the job's filter keeps (it dropped " +
+                                                 std::to_string(report.counts.filtered) + ")"
+                                           : std::string()) +
+                   " while the snapshot holds " + std::to_string(report.snapshot_before) +
+                   " users; treating that as a failed pull (nothing was detached)";
   }
 
   const bool can_detach = report.pull_complete && !batcher.failed() && report.outcome != RunOutcome::kFailed &&
@@ -338,13 +377,29 @@ RunReport SyncEngine::run_unguarded(const RunOptions& options) {
     // the configured fields. Both count against max_detach: a mass suspension
     // is as much an accident as a mass deletion.
     std::vector<Change> detaches;
+    // detach_after > 1: a user must be absent from that many complete pulls in
+    // a row; the counts live in the state (only for users absent right now).
+    const bool counting = job_.detach_after > 1;
+    std::map<std::string, std::uint32_t> absent_before, absent_now;
+    if (counting) absent_before = store_.absences(job_.name);
     reader->refresh();
     reader->for_each([&](std::string_view key, const core::SnapshotEntry& entry) {
       if (seen.contains(key)) return true;
+      if (counting) {
+        const auto it = absent_before.find(std::string(key));
+        const std::uint32_t times = (it == absent_before.end() ? 0 : it->second) + 1;
+        absent_now.emplace(std::string(key), times);
+        if (explaining && key == options.explain_key) report.explanation->absent_pulls = times;
+        if (times < job_.detach_after) {
+          ++report.counts.detach_deferred;
+          return true;
+        }
+      }
       Change change;
       change.key = std::string(key);
       change.target_id = entry.target_id;
       change.previous = entry.payload;
+      change.filtered = filtered.contains(key);
       if (job_.on_missing == config::OnMissing::kUpdate) {
         nlohmann::json payload = entry.payload.is_object() ? entry.payload : nlohmann::json::object();
         for (auto it = job_.missing_update.begin(); it != job_.missing_update.end(); ++it) payload[it.key()] = it.value();
@@ -361,8 +416,21 @@ RunReport SyncEngine::run_unguarded(const RunOptions& options) {
       detaches.push_back(std::move(change));
       return true;
     });
+    if (counting && !options.dry_run) {
+      if (auto st = store_.set_absences(job_.name, absent_now); !st.ok()) {
+        // Without the counts a later run could detach too early: detach nothing now.
+        report.outcome = RunOutcome::kFailed;
+        report.error = st.error().message;
+        detaches.clear();
+      }
+    }
     report.counts.detach_planned = detaches.size();
     const std::size_t limit = detach_limit(job_.max_detach, report.snapshot_before);
+    if (explaining) {
+      for (const auto& c : detaches) {
+        if (c.key == options.explain_key) explained_change = c;
+      }
+    }
     if (job_.max_detach.enabled && detaches.size() > limit) {
       report.outcome = RunOutcome::kBlocked;
       report.blocked_note =
@@ -388,6 +456,10 @@ RunReport SyncEngine::run_unguarded(const RunOptions& options) {
     report.notes.push_back({"", "", "update", "skipped",
                             std::to_string(report.counts.skipped) + " changed users were not pushed: target '" +
                                 job_.target + "' cannot update users (resync re-sends them as creates)"});
+  }
+  if (explaining) {
+    report.explanation->snapshot = reader->find(options.explain_key);
+    explain(report, std::move(explained_change));
   }
   reader.reset();
 
@@ -416,6 +488,70 @@ RunReport SyncEngine::run_unguarded(const RunOptions& options) {
     if (id) report.run_id = id.value();
   }
   return report;
+}
+
+void SyncEngine::explain(RunReport& report, std::optional<Change> change) const {
+  Explanation& ex = *report.explanation;
+  ex.change = change;
+  auto list = [](const std::vector<std::string>& fields) {
+    std::string out;
+    for (const auto& f : fields) out += (out.empty() ? "" : ", ") + f;
+    return out;
+  };
+  auto set = [&](std::string action, std::string why) {
+    ex.action = std::move(action);
+    ex.why = std::move(why);
+  };
+  if (!ex.in_source && !ex.source_issues.empty()) {
+    return set("nothing", "the source reported a problem with this key (see above): nothing is pushed for it, and "
+                          "it is protected from detach");
+  }
+  if (!ex.in_source || !ex.filter_kept) {
+    const std::string gone = ex.in_source ? "the job's filter drops it (" + ex.filter_reason + ")" : "it is not in the source";
+    if (!ex.snapshot) {
+      return set("nothing", gone + ", and the snapshot has no entry for it: dirsync has never pushed this user for "
+                                   "this job");
+    }
+    if (!report.pull_complete || report.outcome == RunOutcome::kFailed) {
+      return set("nothing", gone + ", but " +
+                                (report.outcome == RunOutcome::kFailed && !report.error.empty() ? "the run failed ("
+                                                                                                 + report.error + ")"
+                                                                                           : report.pull_note) +
+                                ": no detach is computed from an incomplete pull");
+    }
+    if (job_.on_missing == config::OnMissing::kIgnore) {
+      return set("nothing", gone + "; on_missing: ignore leaves it in the target");
+    }
+    if (ex.absent_pulls > 0 && ex.absent_pulls < job_.detach_after) {
+      return set("nothing", gone + "; absent from " + std::to_string(ex.absent_pulls) + " complete pull(s) in a row, "
+                                   "detach_after is " + std::to_string(job_.detach_after));
+    }
+    if (!change) return set("nothing", gone + "; on_missing: update already set its fields on an earlier run");
+    std::string action = change->op == Op::kDetach ? "detach" : "update (on_missing)";
+    std::string why = gone + "; on_missing: " + (change->op == Op::kDetach ? "detach" : "update");
+    if (report.outcome == RunOutcome::kBlocked) {
+      action += " (blocked)";
+      why += ". Blocked this run: " + report.blocked_note;
+    }
+    return set(action, why);
+  }
+  if (!ex.mapping_error.empty()) {
+    return set("nothing", "the mapping failed (" + ex.mapping_error + "): nothing is pushed, and the user is "
+                          "protected from detach");
+  }
+  if (!change) {
+    return set("nothing", "unchanged: the mapped payload's hash equals the one the target acknowledged last");
+  }
+  if (change->op == Op::kCreate) {
+    return set("create", "the snapshot has no entry for it: the target has not acknowledged this user yet");
+  }
+  const bool resync = change->resync;
+  if (!target_.capabilities().update && !resync) {
+    return set("skipped", "fields changed (" + list(change->changed_fields) + "), but target '" + job_.target +
+                              "' cannot update users; 'dirsync resync " + job_.name + "' re-sends it as a create");
+  }
+  if (resync) return set(target_.capabilities().update ? "update" : "create", "resync: every current user is sent again");
+  set("update", "fields changed since the target acknowledged it: " + list(change->changed_fields));
 }
 
 }  // namespace dirsync::engine

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 
 #include "config/config.h"
 #include "core/change.h"
+#include "core/diff.h"
 #include "core/mapping.h"
 #include "core/source.h"
 #include "core/target.h"
@@ -35,6 +37,8 @@ enum class Mode {
 struct RunOptions {
   Mode mode = Mode::kSync;
   bool dry_run = false;  // compute the plan; touch neither the target nor the snapshot
+  // Dry runs only: follow this source key through the run (RunReport::explanation).
+  std::string explain_key = {};
 };
 
 // One record that did not make it, with the reason.
@@ -59,6 +63,8 @@ struct Counts {
   std::size_t unknown = 0;
   std::size_t detach_planned = 0;  // detaches computed after a complete pull
   std::size_t skipped = 0;         // changes the target cannot take (updates on a create-only target)
+  std::size_t filtered = 0;        // records the job's filter dropped (they count as gone from the source)
+  std::size_t detach_deferred = 0; // absent users not detached yet: absent from fewer than detach_after pulls
   nlohmann::json to_json() const;
 };
 
@@ -69,6 +75,24 @@ enum class RunOutcome {
   kFailed,   // the run stopped: source, auth, target or state error, or a guard
 };
 const char* to_string(RunOutcome outcome);
+
+// One user followed through a dry run (`dirsync plan JOB --explain KEY`):
+// everything an operator needs to answer "why was this user (not) synced?".
+struct Explanation {
+  std::string key;
+  bool in_source = false;
+  core::Record record;                        // in_source: as the source gave it
+  std::vector<std::string> source_issues;     // problems the source reported for this key
+  bool filter_kept = true;
+  std::string filter_reason;                  // in_source: core::FilterDecision::reason
+  nlohmann::json payload;                     // mapped payload (null when not mapped)
+  std::string mapping_error;
+  std::optional<core::SnapshotEntry> snapshot;  // what the target acknowledged last
+  std::uint32_t absent_pulls = 0;  // detach_after > 1: complete pulls in a row it was absent from, this one included
+  std::string action;  // "create", "update", "detach", "update (on_missing)", "nothing", "skipped"
+  std::string why;     // the reason for `action`, in operator words
+  std::optional<core::Change> change;  // the change the next sync would push
+};
 
 struct RunReport {
   std::string job;
@@ -87,6 +111,7 @@ struct RunReport {
   std::vector<Problem> notes;      // applied changes the target said something about
   std::vector<core::Change> plan;  // dry runs: every change that would be pushed
   std::string pace;                // dry runs: how long the target's rate limits make the push, if they matter
+  std::optional<Explanation> explanation;  // dry runs with RunOptions::explain_key
   std::chrono::milliseconds duration{0};
   std::uint64_t run_id = 0;
 };
@@ -109,6 +134,8 @@ class SyncEngine {
  private:
   class Batcher;
   RunReport run_unguarded(const RunOptions& options);
+  // Fills report.explanation's action and why once the run is decided.
+  void explain(RunReport& report, std::optional<core::Change> change) const;
   const config::JobConfig& job_;
   state::StateStore& store_;
   core::Source& source_;

@@ -179,6 +179,7 @@ struct StateStore::Impl {
   MDB_dbi snapshot = 0;
   MDB_dbi runs = 0;
   MDB_dbi outbox = 0;
+  MDB_dbi absent = 0;
   std::size_t max_map_size = 0;
   std::atomic<std::size_t> map_size{0};
 
@@ -447,6 +448,7 @@ core::Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& st
     if (code != 0) return code;
     if ((code = mdb_dbi_open(txn, "snapshot", MDB_CREATE, &s.snapshot)) != 0) return code;
     if ((code = mdb_dbi_open(txn, "runs", MDB_CREATE, &s.runs)) != 0) return code;
+    if ((code = mdb_dbi_open(txn, "absent", MDB_CREATE, &s.absent)) != 0) return code;
     return mdb_dbi_open(txn, "outbox", MDB_CREATE, &s.outbox);
   });
   if (!init.ok()) return init.error();
@@ -575,6 +577,60 @@ core::Result<std::uint64_t> StateStore::record_run(const std::string& job, RunRe
       });
   if (!status.ok()) return status.error();
   return id;
+}
+
+std::map<std::string, std::uint32_t> StateStore::absences(const std::string& job) {
+  Impl& s = *impl_;
+  const std::string what = "read the absence counts of job '" + job + "'";
+  return s.read(what, [&](MDB_txn* txn) {
+    std::map<std::string, std::uint32_t> out;
+    const std::string prefix = prefix_of(job);
+    lmdb::Cursor cursor;
+    int rc = cursor.open(txn, s.absent);
+    if (rc != 0) throw StateError(lmdb::describe("cannot " + what + s.where(), rc));
+    MDB_val k = lmdb::val(prefix);
+    MDB_val d{};
+    for (rc = cursor.get(&k, &d, MDB_SET_RANGE); rc == 0 && has_prefix(lmdb::view(k), prefix);
+         rc = cursor.get(&k, &d, MDB_NEXT)) {
+      std::uint32_t count = 0;
+      if (d.mv_size != sizeof count) throw StateError("an absence count of job '" + job + "'" + s.where() + " is corrupt");
+      std::memcpy(&count, d.mv_data, sizeof count);
+      out.emplace(std::string(lmdb::view(k).substr(prefix.size())), count);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) throw StateError(lmdb::describe("cannot " + what + s.where(), rc));
+    return out;
+  });
+}
+
+core::Status StateStore::set_absences(const std::string& job, const std::map<std::string, std::uint32_t>& counts) {
+  Impl& s = *impl_;
+  const std::string prefix = prefix_of(job);
+  return s.write("record the absence counts of job '" + job + "'", [&](MDB_txn* txn, std::optional<core::Error>&) {
+    lmdb::Cursor cursor;
+    int rc = cursor.open(txn, s.absent);
+    if (rc != 0) return rc;
+    std::vector<std::string> old;
+    MDB_val k = lmdb::val(prefix);
+    MDB_val d{};
+    for (rc = cursor.get(&k, &d, MDB_SET_RANGE); rc == 0 && has_prefix(lmdb::view(k), prefix);
+         rc = cursor.get(&k, &d, MDB_NEXT)) {
+      old.push_back(lmdb::to_string(k));
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) return rc;
+    cursor.close();
+    for (const auto& key : old) {
+      MDB_val dk = lmdb::val(key);
+      if ((rc = mdb_del(txn, s.absent, &dk, nullptr)) != 0) return rc;
+    }
+    std::string full;
+    for (const auto& [key, count] : counts) {
+      full = prefix + key;
+      MDB_val ck = lmdb::val(full);
+      MDB_val cv{sizeof count, const_cast<std::uint32_t*>(&count)};
+      if ((rc = mdb_put(txn, s.absent, &ck, &cv, 0)) != 0) return rc;
+    }
+    return 0;
+  });
 }
 
 std::vector<RunRecord> StateStore::runs(const std::string& job, std::size_t limit) {

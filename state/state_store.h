@@ -16,6 +16,7 @@
 //   meta      "schema_version" → decimal string
 //   snapshot  "<job>\0<key>"   → entry (hash, target id, payload)  -- only acknowledged records
 //   runs      "<job>\0<be64 seq>" → JSON run record
+//   absent    "<job>\0<key>"   → u32: consecutive complete pulls the key was absent from (detach_after)
 //   outbox    "<job>\0<...>"   → reserved for pending intents (reliability issue); empty today
 //
 // Thread safety: a StateStore may be shared by threads; each call opens its own
@@ -32,6 +33,7 @@
 //   u64 hash | varint length of target_id | target_id | payload as MessagePack
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -130,6 +132,12 @@ class StateStore {
   core::Result<std::uint64_t> record_run(const std::string& job, RunRecord run, std::size_t keep = 50);
   // The newest `limit` runs of the job, newest first.
   std::vector<RunRecord> runs(const std::string& job, std::size_t limit);
+
+  // `detach_after`: for each snapshot key, how many consecutive complete pulls
+  // it has been absent from. Only keys currently absent are stored (usually
+  // few); `set_absences` replaces the job's whole set in one transaction.
+  std::map<std::string, std::uint32_t> absences(const std::string& job);
+  core::Status set_absences(const std::string& job, const std::map<std::string, std::uint32_t>& counts);
 
   // The map size currently in use (for status and tests).
   std::size_t map_size() const;

@@ -298,10 +298,11 @@ TEST(ConfigLoader, RejectsUnknownSourceTypeListingKnownTypes) {
 state_dir: /var/lib/dirsync
 sources:
   hr:
-    type: ldap
+    type: active_directory
     url: ldap://example.org
 )"),
-              ElementsAre("dirsync.yaml:4:11: unknown source type 'ldap' in source 'hr'; expected one of: csv"));
+              ElementsAre("dirsync.yaml:4:11: unknown source type 'active_directory' in source 'hr'; expected one "
+                          "of: csv, http_json, ldap, scim"));
 }
 
 TEST(ConfigLoader, RejectsUnknownTargetTypeListingKnownTypes) {
@@ -626,7 +627,8 @@ TEST(ConfigSchema, DocumentsEverySectionInFileOrder) {
                           "targets.<name> (type: auth_sync_user)",
                           "targets.<name> (type: file)", "targets.<name> (type: healvi)",
                           "targets.<name> (type: hesh)", "targets.<name> (type: perscom)",
-                          "targets.<name> (type: royalti)", "jobs.<name>", "jobs.<name>.max_detach"));
+                          "targets.<name> (type: royalti)", "jobs.<name>", "jobs.<name>.max_detach",
+                          "jobs.<name>.filter", "filter conditions"));
   for (const auto& s : schema()) {
     for (const auto& k : s.keys) {
       EXPECT_FALSE(k.description.empty()) << s.section << " " << k.key;

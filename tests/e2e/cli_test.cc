@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "state/state_store.h"
 #include "tests/e2e/process.h"
 
@@ -146,6 +148,63 @@ TEST_F(CliTest, UnknownJobIsAUsageError) {
   auto run = dirsync({"sync", "nope"});
   EXPECT_EQ(run.exit_code, 2);
   EXPECT_NE(run.err.find("no job 'nope'"), std::string::npos) << run.err;
+}
+
+}  // namespace
+}  // namespace dirsync::testing
+
+namespace dirsync::testing {
+namespace {
+
+TEST_F(CliTest, PlanExplainsWhyAUserIsOrIsNotSynced) {
+  ASSERT_EQ(dirsync({"sync", "hr-to-file"}).exit_code, 0);
+  // The job now leaves Research out: Alan (1003) is detached because of the filter.
+  std::string yaml = read_file(config_);
+  yaml.replace(yaml.find("    on_missing: detach\n"), 23,
+               "    on_missing: detach\n    filter:\n      exclude: {attribute: department, equals: Research}\n");
+  write_file(config_, yaml);
+
+  auto plan = dirsync({"plan", "hr-to-file"});
+  EXPECT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_NE(plan.out.find("- detach 1003 (id 1003)  [dropped by the job's filter]"), std::string::npos) << plan.out;
+
+  auto alan = dirsync({"plan", "hr-to-file", "--explain", "1003"});
+  EXPECT_EQ(alan.exit_code, 0) << alan.err;
+  EXPECT_NE(alan.out.find("found at "), std::string::npos) << alan.out;
+  EXPECT_NE(alan.out.find("users.csv:4"), std::string::npos) << alan.out;
+  EXPECT_NE(alan.out.find("dropped (excluded: department equals 'Research')"), std::string::npos) << alan.out;
+  EXPECT_NE(alan.out.find("\"email\":\"alan.turing@example.com\""), std::string::npos) << alan.out;
+  EXPECT_NE(alan.out.find("next sync:\n  detach: the job's filter drops it"), std::string::npos) << alan.out;
+
+  auto ada = dirsync({"plan", "hr-to-file", "--explain", "1001", "--json"});
+  EXPECT_EQ(ada.exit_code, 0) << ada.err;
+  const auto j = nlohmann::json::parse(ada.out);
+  EXPECT_EQ(j["action"], "nothing");
+  EXPECT_EQ(j["filter"]["kept"], true);
+  EXPECT_EQ(j["record"]["attributes"]["first_name"], nlohmann::json::array({"Ada"}));
+  EXPECT_EQ(j["snapshot"]["payload"]["email"], "ada.lovelace@example.com");
+  EXPECT_EQ(count_lines(dir_ / ".quickstart/changes.jsonl"), 12u) << "explaining sends nothing";
+}
+
+}  // namespace
+}  // namespace dirsync::testing
+
+namespace dirsync::testing {
+namespace {
+
+// The bundled examples are documentation: each one must pass check-config.
+TEST(Examples, EveryBundledConfigPassesCheckConfig) {
+  const std::vector<std::string> env = {"AD_BIND_PASSWORD=x", "PERSCOM_TOKEN=x", "SCIM_TOKEN=x",
+                                        "HESH_TENANT_ID=3f2504e0-4f89-41d3-9a0c-0305e82c3301", "HESH_API_KEY=x",
+                                        "HRIS_API_KEY=x", "ROYALTI_TOKEN=x"};
+  std::size_t checked = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(source_dir()) / "examples")) {
+    if (entry.path().extension() != ".yaml") continue;
+    auto result = run_dirsync({"--config", entry.path().string(), "check-config"}, env);
+    EXPECT_EQ(result.exit_code, 0) << entry.path() << "\n" << result.err << result.out;
+    ++checked;
+  }
+  EXPECT_GE(checked, 5u);
 }
 
 }  // namespace

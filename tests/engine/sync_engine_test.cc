@@ -7,6 +7,7 @@
 #include <map>
 
 #include "engine/registry.h"
+#include "engine/report_format.h"
 #include "engine/sync_engine.h"
 
 namespace dirsync::engine {
@@ -546,6 +547,231 @@ TEST_F(SyncEngineTest, OnMissingUpdateCountsAgainstMaxDetach) {
   auto report = run();
   EXPECT_EQ(report.outcome, RunOutcome::kBlocked);
   EXPECT_TRUE(target_.sent.empty());
+}
+
+}  // namespace
+}  // namespace dirsync::engine
+
+namespace dirsync::engine {
+namespace {
+
+// Records with a department, for filter tests.
+std::vector<core::Record> staff(const std::vector<std::pair<std::string, std::string>>& key_dept) {
+  std::vector<core::Record> out;
+  for (const auto& [key, dept] : key_dept) {
+    auto r = rec(key, "User " + key);
+    r.set("dept", {dept});
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+TEST_F(SyncEngineTest, FilteredOutRecordsAreNeitherCreatedNorKeptFromDetach) {
+  job_.filter = core::Filter(std::nullopt, core::Condition::equals("dept", "Contractors"));
+  source_.set_records(staff({{"u1", "Sales"}, {"u2", "Contractors"}, {"u3", "Sales"}}));
+  auto first = run();
+  EXPECT_EQ(first.counts.created, 2u);
+  EXPECT_EQ(first.counts.filtered, 1u);
+  EXPECT_FALSE(store_->get("job", "u2")) << "a filtered-out record is never created";
+
+  // u3 moves to the contractors: to this job it is gone, and is detached.
+  source_.set_records(staff({{"u1", "Sales"}, {"u2", "Contractors"}, {"u3", "Contractors"}}));
+  target_.sent.clear();
+  auto second = run();
+  EXPECT_EQ(second.counts.detached, 1u);
+  ASSERT_EQ(target_.sent.size(), 1u);
+  EXPECT_EQ(target_.sent[0].op, Op::kDetach);
+  EXPECT_EQ(target_.sent[0].key, "u3");
+  EXPECT_TRUE(target_.sent[0].filtered) << "the change says the filter is why";
+  EXPECT_FALSE(store_->get("job", "u3"));
+}
+
+TEST_F(SyncEngineTest, PlanSaysWhichDetachesTheFilterCauses) {
+  source_.set_records(staff({{"u1", "Sales"}, {"u2", "Sales"}, {"u3", "Sales"}}));
+  ASSERT_EQ(run().counts.created, 3u);
+  job_.filter = core::Filter(core::Condition::equals("dept", "Sales"), std::nullopt);
+  source_.set_records(staff({{"u1", "Sales"}, {"u2", "HR"}}));  // u2 filtered, u3 gone
+  auto plan = run({Mode::kSync, true});
+  ASSERT_EQ(plan.plan.size(), 2u);
+  std::map<std::string, bool> filtered;
+  for (const auto& c : plan.plan) filtered[c.key] = c.filtered;
+  EXPECT_TRUE(filtered.at("u2"));
+  EXPECT_FALSE(filtered.at("u3"));
+  const auto text = format_plan(plan);
+  EXPECT_NE(text.find("- detach u2 (id 101)  [dropped by the job's filter]"), std::string::npos) << text;
+  EXPECT_NE(text.find("- detach u3 (id 102)\n"), std::string::npos) << text;
+  EXPECT_EQ(report_to_json(plan, true)["changes"][0]["filtered"], true);
+}
+
+TEST_F(SyncEngineTest, AFilterThatDropsEveryRecordTripsTheEmptyPullGuard) {
+  source_.set_records(users(3));
+  ASSERT_EQ(run().counts.created, 3u);
+  job_.filter = core::Filter(core::Condition::equals("dept", "Nobody"), std::nullopt);
+  target_.sent.clear();
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kFailed);
+  EXPECT_NE(report.error.find("returned no records the job's filter keeps (it dropped 3)"), std::string::npos)
+      << report.error;
+  EXPECT_TRUE(target_.sent.empty());
+  EXPECT_EQ(store_->snapshot_size("job"), 3u);
+}
+
+TEST_F(SyncEngineTest, ExplainsACreate) {
+  source_.set_records(users(3));
+  RunOptions opts{Mode::kSync, true, "u2"};
+  auto report = run(opts);
+  ASSERT_TRUE(report.explanation);
+  const auto& ex = *report.explanation;
+  EXPECT_TRUE(ex.in_source);
+  EXPECT_EQ(ex.record.origin, "test:u2");
+  EXPECT_EQ(ex.filter_reason, "no filter");
+  EXPECT_EQ(ex.payload, json({{"name", "User 2"}}));
+  EXPECT_FALSE(ex.snapshot);
+  EXPECT_EQ(ex.action, "create");
+  EXPECT_EQ(store_->snapshot_size("job"), 0u) << "explaining is a dry run";
+  const auto text = format_explanation(report);
+  EXPECT_NE(text.find("name: [\"User 2\"]"), std::string::npos) << text;
+  EXPECT_NE(text.find("next sync:\n  create: "), std::string::npos) << text;
+}
+
+TEST_F(SyncEngineTest, ExplainsAnUpdateWithItsChangedFields) {
+  source_.set_records(users(2));
+  ASSERT_EQ(run().counts.created, 2u);
+  source_.set_records({rec("u1", "User 1"), rec("u2", "Renamed")});
+  auto report = run({Mode::kSync, true, "u2"});
+  ASSERT_TRUE(report.explanation);
+  EXPECT_EQ(report.explanation->action, "update");
+  EXPECT_EQ(report.explanation->why, "fields changed since the target acknowledged it: name");
+  ASSERT_TRUE(report.explanation->snapshot);
+  EXPECT_EQ(report.explanation->snapshot->target_id, "101");
+  EXPECT_NE(format_explanation(report).find("name \"User 2\" -> \"Renamed\""), std::string::npos);
+}
+
+TEST_F(SyncEngineTest, ExplainsAnUnchangedUser) {
+  source_.set_records(users(2));
+  ASSERT_EQ(run().counts.created, 2u);
+  auto report = run({Mode::kSync, true, "u1"});
+  EXPECT_EQ(report.explanation->action, "nothing");
+  EXPECT_NE(report.explanation->why.find("unchanged"), std::string::npos);
+}
+
+TEST_F(SyncEngineTest, ExplainsAUserTheFilterDrops) {
+  source_.set_records(staff({{"u1", "Sales"}, {"u2", "Sales"}}));
+  ASSERT_EQ(run().counts.created, 2u);
+  job_.filter = core::Filter(std::nullopt, core::Condition::regex("dept", "^Sal"));
+  source_.set_records(staff({{"u1", "HR"}, {"u2", "Sales"}}));
+  auto report = run({Mode::kSync, true, "u2"});
+  const auto& ex = *report.explanation;
+  EXPECT_TRUE(ex.in_source);
+  EXPECT_FALSE(ex.filter_kept);
+  EXPECT_EQ(ex.filter_reason, "excluded: dept matches /^Sal/");
+  EXPECT_EQ(ex.action, "detach");
+  EXPECT_NE(ex.why.find("the job's filter drops it (excluded: dept matches /^Sal/)"), std::string::npos) << ex.why;
+  EXPECT_EQ(explanation_to_json(report)["filter"]["kept"], false);
+}
+
+TEST_F(SyncEngineTest, ExplainsAUserGoneFromTheSourceAndBlockedDetaches) {
+  job_.max_detach = {1, 10.0, 0, true};
+  source_.set_records(users(4));
+  ASSERT_EQ(run().counts.created, 4u);
+  source_.set_records(users(2));
+  auto report = run({Mode::kSync, true, "u4"});
+  const auto& ex = *report.explanation;
+  EXPECT_FALSE(ex.in_source);
+  EXPECT_EQ(ex.action, "detach (blocked)");
+  EXPECT_NE(ex.why.find("it is not in the source; on_missing: detach. Blocked this run:"), std::string::npos)
+      << ex.why;
+}
+
+TEST_F(SyncEngineTest, ExplainsThatAnIncompletePullDetachesNothing) {
+  source_.set_records(users(4));
+  ASSERT_EQ(run().counts.created, 4u);
+  source_.set_records(users(4));
+  source_.fail_at_page = 1;
+  auto report = run({Mode::kSync, true, "u4"});
+  const auto& ex = *report.explanation;
+  EXPECT_FALSE(ex.in_source);
+  EXPECT_EQ(ex.action, "nothing");
+  EXPECT_NE(ex.why.find("no detach is computed from an incomplete pull"), std::string::npos) << ex.why;
+}
+
+TEST_F(SyncEngineTest, ExplainsAKeyNobodyKnows) {
+  source_.set_records(users(2));
+  auto report = run({Mode::kSync, true, "stranger"});
+  EXPECT_FALSE(report.explanation->in_source);
+  EXPECT_EQ(report.explanation->action, "nothing");
+  EXPECT_NE(report.explanation->why.find("never pushed this user"), std::string::npos);
+  EXPECT_NE(format_explanation(report).find("not in the source (the pull was complete)"), std::string::npos);
+}
+
+TEST_F(SyncEngineTest, ExplainsAMappingFailure) {
+  auto broken = users(1);
+  broken[0].attributes.clear();
+  source_.set_records(broken);
+  auto report = run({Mode::kSync, true, "u1"});
+  EXPECT_EQ(report.explanation->action, "nothing");
+  EXPECT_NE(report.explanation->why.find("the mapping failed"), std::string::npos) << report.explanation->why;
+  EXPECT_NE(report.explanation->why.find("protected from detach"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dirsync::engine
+
+namespace dirsync::engine {
+namespace {
+
+TEST_F(SyncEngineTest, DetachAfterWaitsForConsecutiveAbsentPulls) {
+  job_.detach_after = 3;
+  source_.set_records(users(4));
+  ASSERT_EQ(run().counts.created, 4u);
+  source_.set_records(users(3));  // u4 is gone
+  for (int pull = 1; pull <= 2; ++pull) {
+    auto report = run();
+    EXPECT_EQ(report.counts.detached, 0u) << "pull " << pull;
+    EXPECT_EQ(report.counts.detach_deferred, 1u) << "pull " << pull;
+    EXPECT_EQ(store_->absences("job").at("u4"), static_cast<std::uint32_t>(pull));
+  }
+  auto third = run();
+  EXPECT_EQ(third.counts.detached, 1u);
+  EXPECT_FALSE(store_->get("job", "u4"));
+  auto fourth = run();
+  EXPECT_TRUE(store_->absences("job").empty()) << "a detached user is no longer counted";
+}
+
+TEST_F(SyncEngineTest, DetachAfterStartsOverWhenTheUserComesBack) {
+  job_.detach_after = 2;
+  source_.set_records(users(3));
+  ASSERT_EQ(run().counts.created, 3u);
+  source_.set_records(users(2));
+  EXPECT_EQ(run().counts.detach_deferred, 1u);
+  source_.set_records(users(3));  // u3 is back (a page skipped it last time)
+  EXPECT_EQ(run().counts.detach_deferred, 0u);
+  EXPECT_TRUE(store_->absences("job").empty());
+  source_.set_records(users(2));
+  auto report = run();
+  EXPECT_EQ(report.counts.detached, 0u) << "one absence after coming back is not two in a row";
+  EXPECT_EQ(report.counts.detach_deferred, 1u);
+}
+
+TEST_F(SyncEngineTest, DetachAfterCountsNeitherDryRunsNorIncompletePulls) {
+  job_.detach_after = 2;
+  source_.set_records(users(3));
+  ASSERT_EQ(run().counts.created, 3u);
+  source_.set_records(users(2));
+  auto plan = run({Mode::kSync, true, "u3"});
+  EXPECT_EQ(plan.counts.detach_deferred, 1u);
+  EXPECT_EQ(plan.explanation->action, "nothing");
+  EXPECT_NE(plan.explanation->why.find("absent from 1 complete pull(s) in a row, detach_after is 2"), std::string::npos)
+      << plan.explanation->why;
+  EXPECT_TRUE(store_->absences("job").empty()) << "a plan changes no state";
+
+  source_.set_records(users(2), 1);  // two pages: the second fails
+  source_.fail_at_page = 1;
+  EXPECT_FALSE(run().pull_complete);
+  EXPECT_TRUE(store_->absences("job").empty()) << "an incomplete pull proves no absence";
+  source_.fail_at_page = -1;
+  EXPECT_EQ(run().counts.detach_deferred, 1u);
+  EXPECT_EQ(run().counts.detached, 1u);
 }
 
 }  // namespace

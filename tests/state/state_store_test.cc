@@ -94,6 +94,24 @@ TEST(SnapshotStore, KeepsTheSnapshotAcrossReopen) {
   EXPECT_EQ(ada->target_id, "uuid-1");
 }
 
+TEST(SnapshotStore, ReplacesAJobsAbsenceCountsWholeAndKeepsThemPerJob) {
+  TempDir tmp;
+  {
+    auto store = open_store(tmp.path());
+    ASSERT_TRUE(store);
+    EXPECT_TRUE(store->absences("hr").empty());
+    ASSERT_TRUE(store->set_absences("hr", {{"1001", 1}, {"1002", 2}}).ok());
+    ASSERT_TRUE(store->set_absences("other", {{"1001", 7}}).ok());
+    ASSERT_TRUE(store->set_absences("hr", {{"1002", 3}}).ok());  // 1001 came back
+  }
+  auto store = open_store(tmp.path());
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->absences("hr"), (std::map<std::string, std::uint32_t>{{"1002", 3}}));
+  EXPECT_EQ(store->absences("other"), (std::map<std::string, std::uint32_t>{{"1001", 7}}));
+  ASSERT_TRUE(store->set_absences("hr", {}).ok());
+  EXPECT_TRUE(store->absences("hr").empty());
+}
+
 TEST(SnapshotStore, EncodesEntriesCompactly) {
   const json payload = {{"name", "Ada Lovelace"}, {"email", "ada.lovelace@example.com"}, {"phone_number", "+44 20 7946 0018"}};
   const core::SnapshotEntry e = entry(payload, "1234567");

@@ -236,7 +236,7 @@ state_dir: /var/lib/dirsync
 schedule: hourly
 )"),
               ElementsAre("dirsync.yaml:2:1: unknown key 'schedule' at the top level; "
-                          "expected one of: jobs, sources, state_dir, targets"));
+                          "expected one of: jobs, lookups, sources, state_dir, targets"));
 }
 
 TEST(ConfigLoader, RejectsMissingRequiredKey) {
@@ -338,7 +338,7 @@ TEST(ConfigLoader, ReportsTemplateSyntaxErrorAtTheCaretInAPlainScalar) {
       name: Dr {first_name | lowr}
 )")),
               ElementsAre("dirsync.yaml:16:30: bad template for 'name': unknown function 'lowr'; "
-                          "known functions: lower, upper, trim, default, int, bool, first, join"));
+                          "did you mean 'lower'?"));
 }
 
 TEST(ConfigLoader, ReportsTemplateSyntaxErrorAtTheCaretInQuotedScalars) {
@@ -355,9 +355,9 @@ TEST(ConfigLoader, ReportsTemplateSyntaxErrorAtTheCaretInQuotedScalars) {
       title: 'it''s {title'
 )")),
               ElementsAre("dirsync.yaml:16:24: bad template for 'email': unknown function 'lowr'; "
-                          "known functions: lower, upper, trim, default, int, bool, first, join",
+                          "did you mean 'lower'?",
                           "dirsync.yaml:17:26: bad template for 'phone': unknown function 'lowr'; "
-                          "known functions: lower, upper, trim, default, int, bool, first, join",
+                          "did you mean 'lower'?",
                           "dirsync.yaml:18:21: bad template for 'title': '{' is never closed; expected '}'"));
 }
 

@@ -17,6 +17,17 @@ Record user() {
   r.set("age", {" 36 "});
   r.set("active", {"yes"});
   r.set("groups", {"admins", "staff"});
+  r.set("department", {"Sales"});
+  r.set("memberOf", {"CN=Staff,OU=Groups,DC=example,DC=com", "cn=nobody,ou=groups,dc=example,dc=com",
+                     "cn=admins,ou=groups,dc=example,dc=com"});
+  return r;
+}
+
+// A record with one attribute, for the function tests.
+Record with(const std::string& name, std::vector<std::string> values) {
+  Record r;
+  r.key = "1";
+  r.set(name, std::move(values));
   return r;
 }
 
@@ -84,7 +95,8 @@ TEST(Template, BadIntegerIsAPerRecordError) {
 TEST(Template, ReportsSyntaxErrorsWithColumn) {
   int col = 0;
   EXPECT_EQ(parse_error("{first_name | lowr}", &col),
-            "unknown function 'lowr'; known functions: lower, upper, trim, default, int, bool, first, join");
+            "unknown function 'lowr'; known functions: lower, upper, trim, default, int, bool, first, join, "
+            "replace, split, digits, e164, equals, present, if, map");
   EXPECT_EQ(col, 15);
   EXPECT_EQ(parse_error("Hi {first_name", &col), "'{' is never closed; expected '}'");
   EXPECT_EQ(col, 4);
@@ -131,6 +143,245 @@ TEST(Mapping, BuildsThePayloadAndNamesTheFailingField) {
   EXPECT_EQ(bad.apply(user()).error().message, "field 'email': attribute 'mail' is missing");
   Mapping bad_type({{"rank_id", Template::parse("{first_name}"), FieldType::kInt}});
   EXPECT_EQ(bad_type.apply(user()).error().message, "field 'rank_id': 'Ada' is not an integer");
+}
+
+// --- the functions ------------------------------------------------------------------
+
+TEST(TemplateFunctions, CaseAndTrimApplyToEveryValue) {
+  const Record r = with("v", {" Ab ", "cD"});
+  EXPECT_EQ(render("{v | trim | lower | join:'/'}", r), "ab/cd");
+  EXPECT_EQ(render("{v | upper | join:'/'}", r), " AB /CD");
+  EXPECT_EQ(render("{v | lower}", with("v", {""})), "");
+}
+
+TEST(TemplateFunctions, ReplaceRewritesEveryMatchWithGroups) {
+  EXPECT_EQ(render("{v | replace:'(\\w+)@(\\w+)','$2:$1'}", with("v", {"ada@home bob@work"})), "home:ada work:bob");
+  // Backslashes other than \' \" \\ reach the regex as written.
+  EXPECT_EQ(render(R"({v | replace:'\s+','-'})", with("v", {"a  b\tc"})), "a-b-c");
+  EXPECT_EQ(render(R"({v | replace:'\d',''})", with("v", {"a1b22"})), "ab");
+  EXPECT_EQ(render(R"({v | replace:'it\'s','its'})", with("v", {"it's"})), "its");
+  EXPECT_EQ(render("{v | replace:'x','y' | join:','}", with("v", {"xa", "bx", ""})), "ya,by,");
+  EXPECT_EQ(render("{v | replace:'$','!'}", with("v", {""})), "!");
+  EXPECT_EQ(render_error("{v | replace:'a','b'}", with("w", {"a"})), "attribute 'v' is missing");
+}
+
+TEST(TemplateFunctions, ReplaceRejectsABadRegexAtItsArgument) {
+  int col = 0;
+  EXPECT_EQ(parse_error("{v | replace:'(a','b'}", &col),
+            "bad regex '(a' for 'replace': unbalanced ( ), or * + ? with nothing to repeat; expected an ECMAScript regular expression");
+  EXPECT_EQ(col, 14);
+  EXPECT_EQ(parse_error("x {v | lower | replace: '[a' , 'b'}", &col),
+            "bad regex '[a' for 'replace': unbalanced [ ]; expected an ECMAScript regular expression");
+  EXPECT_EQ(col, 25);
+  EXPECT_EQ(parse_error("{v | replace:'*','b'}", &col),
+            "bad regex '*' for 'replace': unbalanced ( ), or * + ? with nothing to repeat; "
+            "expected an ECMAScript regular expression");
+  EXPECT_EQ(parse_error("{v | replace:'a{x}','b'}", &col),
+            "bad regex 'a{x}' for 'replace': a bad {m,n} count; expected an ECMAScript regular expression");
+  EXPECT_EQ(parse_error("{v | replace:'a'}", &col), "function 'replace' takes 2 arguments, got 1");
+  EXPECT_EQ(col, 6);
+}
+
+TEST(TemplateFunctions, SplitMakesSeveralValuesAndDropsEmptyParts) {
+  EXPECT_EQ(render("{v | split:',' | join:'|'}", with("v", {"a,,b,"})), "a|b");
+  EXPECT_EQ(render("{v | split:', ' | join:'|'}", with("v", {"a, b", "c, d"})), "a|b|c|d");
+  EXPECT_EQ(render("{v | split:';'}", with("v", {"only"})), "only");
+  EXPECT_EQ(render_error("{v | split:','}", with("v", {"a,b"})),
+            "attribute 'v' has 2 values; pick one with '| first' or '| join'");
+  EXPECT_EQ(render_error("{v | split:','}", with("v", {",,"})), "attribute 'v' has no value after '| split'");
+  EXPECT_EQ(render("{v | split:',' | default:'none'}", with("v", {""})), "none");
+  int col = 0;
+  EXPECT_EQ(parse_error("{v | split:''}", &col), "empty separator for 'split'; expected at least one character");
+  EXPECT_EQ(col, 12);
+}
+
+TEST(TemplateFunctions, DigitsKeepsOnlyDigits) {
+  EXPECT_EQ(render("{v | digits}", with("v", {"+49 (30) 123-45"})), "493012345");
+  EXPECT_EQ(render("{v | digits | join:','}", with("v", {"a1", "b"})), "1,");
+  EXPECT_EQ(render("{v | digits | default:'0'}", with("v", {"n/a"})), "0");
+}
+
+TEST(TemplateFunctions, E164NormalisesPhoneNumbers) {
+  auto e164 = [](const std::string& tmpl, const std::string& phone) { return render(tmpl, with("p", {phone})); };
+  EXPECT_EQ(e164("{p | e164}", "+49 30 1234-5678"), "+493012345678");
+  EXPECT_EQ(e164("{p | e164}", "0049 (0)30 1234.5678"), "+493012345678");
+  EXPECT_EQ(e164("{p | e164}", "+49 (0)30/12345678"), "+493012345678");
+  EXPECT_EQ(e164("{p | e164:'+49'}", "030 12345678"), "+493012345678");
+  EXPECT_EQ(e164("{p | e164:49}", "(030) 1234 5678"), "+493012345678");
+  EXPECT_EQ(e164("{p | e164:'+1'}", "(212) 555-1234"), "+12125551234");
+  EXPECT_EQ(e164("{p | e164:'+49'}", "+44 20 7946 0958"), "+442079460958");  // international wins
+  EXPECT_EQ(e164("{p | e164:'+49'}", "  "), "");  // no number: empty, for default
+  EXPECT_EQ(e164("{p | e164 | default:'none'}", ""), "none");
+  EXPECT_EQ(render("{p | e164 | join:' '}", with("p", {"+49 30 1234 5678", "0049 40 12345678"})),
+            "+493012345678 +494012345678");
+}
+
+TEST(TemplateFunctions, E164ErrorsDescribeTheShapeOfTheValue) {
+  auto error = [](const std::string& tmpl, const std::string& phone) {
+    return render_error(tmpl, with("phone", {phone}));
+  };
+  EXPECT_EQ(error("{phone | e164:'+49'}", "12 34"),
+            "attribute 'phone': '12 34' has 6 digits with the country code; expected 8 to 15");
+  EXPECT_EQ(error("{phone | e164}", "+1 234 567 890 123 456"),
+            "attribute 'phone': '+1 234 567 890 123 456' has 16 digits with the country code; expected 8 to 15");
+  EXPECT_EQ(error("{phone | e164}", "030 1234567"),
+            "attribute 'phone': '030 1234567' is a national number without a country code; expected a number "
+            "starting with + or 00, or a country code in the template (e164:'+49')");
+  EXPECT_EQ(error("{phone | e164}", "+49 30 CALL-ME"),
+            "attribute 'phone': '+49 30 CALL-ME' is not a phone number: it contains 'C'; expected digits, "
+            "spaces and - . / ( ) with an optional leading +");
+  EXPECT_EQ(error("{phone | e164}", "49+30123456"),
+            "attribute 'phone': '49+30123456' is not a phone number: it contains '+'; expected digits, "
+            "spaces and - . / ( ) with an optional leading +");
+  EXPECT_EQ(error("{phone | e164}", "+0 301 234 567"),
+            "attribute 'phone': '+0 301 234 567' has a country code starting with 0; expected 1 to 9 after the +");
+  // One bad value of several fails the record.
+  EXPECT_EQ(render_error("{phone | e164 | first}", with("phone", {"+49 30 12345678", "x"})),
+            "attribute 'phone': 'x' is not a phone number: it contains 'x'; expected digits, spaces and - . / ( ) "
+            "with an optional leading +");
+}
+
+TEST(TemplateFunctions, E164RejectsABadCountryCodeAtItsArgument) {
+  int col = 0;
+  EXPECT_EQ(parse_error("{p | e164:'+49x'}", &col),
+            "bad country code '+49x' for 'e164'; expected + and 1 to 3 digits, such as '+49'");
+  EXPECT_EQ(col, 11);
+  EXPECT_EQ(parse_error("{p | e164:'+0'}", &col),
+            "bad country code '+0' for 'e164'; expected + and 1 to 3 digits, such as '+49'");
+  EXPECT_EQ(parse_error("{p | e164:'+1234'}", &col),
+            "bad country code '+1234' for 'e164'; expected + and 1 to 3 digits, such as '+49'");
+  EXPECT_EQ(parse_error("{p | e164:'+49','x'}", &col), "function 'e164' takes 0 or 1 arguments, got 2");
+}
+
+TEST(TemplateFunctions, EqualsAndPresentAlwaysYieldTrueOrFalse) {
+  EXPECT_EQ(render("{department | equals:'Sales'}"), "true");
+  EXPECT_EQ(render("{department | equals:'sales'}"), "false");  // exact: lower first to ignore case
+  EXPECT_EQ(render("{department | lower | equals:'sales'}"), "true");
+  EXPECT_EQ(render("{groups | equals:staff}"), "true");  // any value of a multi-valued attribute
+  EXPECT_EQ(render("{nickname | equals:'x'}"), "false");  // missing
+  EXPECT_EQ(render("{department | equals:'Sales' | bool}"), json(true));
+  EXPECT_EQ(render("{department | present}"), "true");
+  EXPECT_EQ(render("{phone | present}"), "false");  // the one value is empty
+  EXPECT_EQ(render("{nickname | present}"), "false");
+  EXPECT_EQ(render("{v | present}", with("v", {"", "x"})), "true");
+}
+
+TEST(TemplateFunctions, IfChoosesByTruthiness) {
+  EXPECT_EQ(render("{department | equals:'Sales' | if:'sales','staff'}"), "sales");
+  EXPECT_EQ(render("{department | equals:'HR' | if:'hr','staff'}"), "staff");
+  for (const char* no : {"false", "FALSE", "0", "no", " No ", "off", "Off", ""}) {
+    EXPECT_EQ(render("{v | if:'y','n'}", with("v", {no})), "n") << no;
+  }
+  for (const char* yes : {"true", "1", "yes", "anything", "00"}) {
+    EXPECT_EQ(render("{v | if:'y','n'}", with("v", {yes})), "y") << yes;
+  }
+  EXPECT_EQ(render("{v | if:'y','n'}", with("v", {"no", "yes"})), "y");  // some value is truthy
+  EXPECT_EQ(render("{nickname | if:'y','n'}"), "n");
+  EXPECT_EQ(render("{active | bool | if:'1','2' | int}"), json(1));
+  // Without 'else' a falsy value becomes missing: default, or a per-record error.
+  EXPECT_EQ(render("{v | if:'admin' | default:'user'}", with("v", {"no"})), "user");
+  EXPECT_EQ(render_error("{v | if:'admin'}", with("v", {"off"})), "attribute 'v' has no value after '| if'");
+  EXPECT_EQ(render_error("{nickname | equals:'x' | if:'admin'}"), "attribute 'nickname' has no value after '| if'");
+  EXPECT_EQ(parse_error("{v | if}"), "function 'if' takes 1 or 2 arguments, got 0");
+  EXPECT_EQ(parse_error("{v | if:a,b,c}"), "function 'if' takes 1 or 2 arguments, got 3");
+}
+
+// --- lookup tables ---------------------------------------------------------------------
+
+Lookups roles() {
+  auto table = std::make_shared<const LookupTable>(std::vector<LookupTable::Entry>{
+      {"cn=admins,ou=groups,dc=example,dc=com", "1"},
+      {"cn=staff,ou=groups,dc=example,dc=com", "2"},
+      {"cn=interns,ou=groups,dc=example,dc=com", "2"},
+      {"Sales", "sales-exact"},
+      {"sales", "sales-lower"},
+  });
+  return Lookups{{"roles", table}, {"sites", std::make_shared<const LookupTable>()}};
+}
+
+json render_with(const Lookups& lookups, const std::string& text, const Record& r = user()) {
+  auto v = Template::parse(text, &lookups).render(r);
+  EXPECT_TRUE(v.ok()) << (v.ok() ? "" : v.error().message);
+  return v.ok() ? v.value() : json();
+}
+
+TEST(TemplateLookups, MapOrdersMatchesByTheTableSoFirstPicksThePriority) {
+  const Lookups t = roles();
+  // memberOf lists staff before admins; the table puts admins first.
+  EXPECT_EQ(render_with(t, "{memberOf | map:roles | join:','}"), "1,2");
+  EXPECT_EQ(render_with(t, "{memberOf | map:'roles' | first | int}"), json(1));
+  // Unmatched values are dropped; duplicates of one result collapse.
+  EXPECT_EQ(render_with(t, "{v | map:roles}",
+                        with("v", {"cn=interns,ou=groups,dc=example,dc=com", "cn=staff,ou=groups,dc=example,dc=com",
+                                   "cn=other"})),
+            "2");
+}
+
+TEST(TemplateLookups, MapMatchesKeysExactlyThenIgnoringAsciiCase) {
+  const Lookups t = roles();
+  EXPECT_EQ(render_with(t, "{v | map:roles}", with("v", {"CN=Admins,OU=Groups,DC=Example,DC=com"})), "1");
+  EXPECT_EQ(render_with(t, "{v | map:roles}", with("v", {"Sales"})), "sales-exact");
+  EXPECT_EQ(render_with(t, "{v | map:roles}", with("v", {"sales"})), "sales-lower");
+  EXPECT_EQ(render_with(t, "{v | map:roles}", with("v", {"SALES"})), "sales-exact");  // the first of the folded
+}
+
+TEST(TemplateLookups, UnmatchedValuesFallBackToDefault) {
+  const Lookups t = roles();
+  EXPECT_EQ(render_with(t, "{v | map:roles | first | default:'3'}", with("v", {"cn=nobody"})), "3");
+  EXPECT_EQ(render_with(t, "{memberOf | map:sites | default:'none'}"), "none");
+  EXPECT_EQ(render_with(t, "{nickname | map:roles | default:'3'}"), "3");
+  auto v = Template::parse("{v | map:roles}", &t).render(with("v", {"cn=nobody"}));
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.error().message, "attribute 'v' has no value after '| map'");
+}
+
+TEST(TemplateLookups, TheTemplateKeepsItsTablesAlive) {
+  std::optional<Template> tmpl;
+  {
+    const Lookups t = roles();
+    tmpl = Template::parse("{memberOf | map:roles | first}", &t);
+  }
+  EXPECT_EQ(tmpl->render(user()).value(), "1");
+}
+
+TEST(TemplateLookups, UnknownTableIsAnErrorAtTheArgumentListingTheTables) {
+  const Lookups t = roles();
+  try {
+    Template::parse("{memberOf | map: rols | first}", &t);
+    ADD_FAILURE() << "no error";
+  } catch (const TemplateError& e) {
+    EXPECT_EQ(e.message, "unknown lookup table 'rols'; known tables: roles, sites");
+    EXPECT_EQ(e.column, 18);
+    EXPECT_EQ(e.unknown_what, "unknown lookup table 'rols'");
+    EXPECT_EQ(e.unknown_name, "rols");
+    EXPECT_EQ(e.known_names, (std::vector<std::string>{"roles", "sites"}));
+  }
+  int col = 0;
+  EXPECT_EQ(parse_error("{memberOf | map:'roles'}", &col), "unknown lookup table 'roles'; no lookup tables are defined");
+  EXPECT_EQ(col, 17);
+  EXPECT_EQ(parse_error("{memberOf | map}", &col), "function 'map' takes 1 argument, got 0");
+}
+
+TEST(TemplateLookups, UnknownFunctionErrorCarriesTheKnownNames) {
+  try {
+    Template::parse("{a | lowr}");
+    ADD_FAILURE() << "no error";
+  } catch (const TemplateError& e) {
+    EXPECT_EQ(e.unknown_what, "unknown function 'lowr'");
+    EXPECT_EQ(e.unknown_name, "lowr");
+    EXPECT_EQ(e.known_names.front(), "lower");
+    EXPECT_EQ(e.known_names.size(), 16u);
+  }
+}
+
+TEST(LookupTable, FindsExactThenCaseInsensitiveAndKeepsTheFirstOfDuplicates) {
+  const LookupTable t({{"A", "1"}, {"a", "2"}, {"b", "3"}, {"b", "4"}});
+  EXPECT_EQ(t.find("A"), 0u);
+  EXPECT_EQ(t.find("a"), 1u);
+  EXPECT_EQ(t.find("B"), 2u);
+  EXPECT_EQ(t.find("b"), 2u);
+  EXPECT_EQ(t.find("c"), std::nullopt);
+  EXPECT_EQ(LookupTable().find(""), std::nullopt);
 }
 
 }  // namespace

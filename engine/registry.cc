@@ -7,6 +7,7 @@
 #include "connectors/sources/csv/csv_source.h"
 #include "connectors/sources/http_json/http_json_source.h"
 #include "connectors/sources/ldap/ldap_source.h"
+#include "connectors/sources/scim/scim_path.h"
 #include "connectors/sources/scim/scim_source.h"
 #include "connectors/targets/file/file_target.h"
 #include "connectors/targets/healvi/healvi_target.h"
@@ -150,8 +151,31 @@ JobParts build_job(const config::Config& config, const config::JobConfig& job) {
   return parts;
 }
 
+namespace {
+
+// SCIM paths are checked in full here (config/ only checks their brackets: the
+// path language belongs to the SCIM source).
+void check_scim_paths(const config::SourceConfig& source, std::vector<std::string>& errors) {
+  const auto* s = std::get_if<config::ScimSourceSettings>(&source.settings);
+  if (!s) return;
+  auto check = [&](const std::string& what, const std::string& path) {
+    std::string why;
+    if (!sources::valid_scim_path(path, &why)) {
+      errors.push_back(source.where.str() + ": source '" + source.name + "' " + what + ": bad SCIM path '" + path +
+                       "': " + why + "; expected e.g. userName, name.givenName or emails[primary eq true].value");
+    }
+  };
+  check("key", s->key);
+  for (const auto& a : s->attributes) {
+    for (const auto& p : a.paths) check("attribute '" + a.name + "'", p);
+  }
+}
+
+}  // namespace
+
 std::vector<std::string> check_config(const config::Config& config) {
   std::vector<std::string> errors;
+  for (const auto& [name, source] : config.sources) check_scim_paths(source, errors);
   for (const auto& [name, job] : config.jobs) {
     auto target = make_target(config.targets.at(job.target));
     auto job_errors = check_job(job, *target);

@@ -776,3 +776,24 @@ TEST_F(SyncEngineTest, DetachAfterCountsNeitherDryRunsNorIncompletePulls) {
 
 }  // namespace
 }  // namespace dirsync::engine
+
+namespace dirsync::engine {
+namespace {
+
+TEST(CheckConfig, ReportsABadScimPathWithItsSource) {
+  config::Config cfg;
+  config::ScimSourceSettings scim;
+  scim.base_url = "https://idp.example.com/scim/v2";
+  scim.attributes.push_back({"email", {"emails[primary eq true].value", "emails[primary true].value"}});
+  config::SourceConfig source{"idp", "scim", {"dirsync.yaml", 3, 3}, scim};
+  cfg.sources.emplace("idp", source);
+  const auto errors = check_config(cfg);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("dirsync.yaml:3:3: source 'idp' attribute 'email': bad SCIM path "
+                           "'emails[primary true].value': "),
+            std::string::npos)
+      << errors[0];
+}
+
+}  // namespace
+}  // namespace dirsync::engine

@@ -1,0 +1,93 @@
+#pragma once
+// Shared by the scim source tests: users, settings and a pull loop.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/source.h"
+#include "tests/support/scim_test_server.h"
+
+namespace dirsync::sources::scim_test {
+
+inline constexpr const char* kToken = "s3cr3t-scim-token";
+inline constexpr const char* kEnterpriseUrn = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+// "u001", "u002", ...: sorts like the server's order.
+inline std::string id_of(int i) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "u%03d", i);
+  return buf;
+}
+
+// A full RFC 7643 §8.2-style user, number i: even users are active.
+inline nlohmann::json make_user(int i) {
+  const std::string n = std::to_string(i);
+  return {
+      {"schemas", {"urn:ietf:params:scim:schemas:core:2.0:User", kEnterpriseUrn}},
+      {"id", id_of(i)},
+      {"externalId", "ext-" + n},
+      {"userName", "user" + n + "@example.com"},
+      {"name", {{"givenName", "Given" + n}, {"familyName", "Family" + n}}},
+      {"active", i % 2 == 0},
+      {"emails",
+       {{{"value", "home" + n + "@example.org"}, {"type", "home"}},
+        {{"value", "user" + n + "@example.com"}, {"type", "work"}, {"primary", true}}}},
+      {"phoneNumbers",
+       {{{"value", "+1 555 01" + n}, {"type", "mobile"}}, {{"value", "+1 555 02" + n}, {"type", "work"}}}},
+      {kEnterpriseUrn,
+       {{"employeeNumber", "E" + n}, {"department", "Dept" + std::to_string(i % 3)}, {"manager", {{"value", "u001"}}}}},
+      {"meta", {{"resourceType", "User"}, {"version", "W/\"" + n + "\""}}},
+  };
+}
+
+inline config::ScimSourceSettings settings_for(const std::string& base_url, std::size_t page_size = 100) {
+  config::ScimSourceSettings s;
+  s.base_url = base_url;
+  s.auth.token = core::Secret(kToken, "${env:SCIM_TOKEN}");
+  s.page_size = page_size;
+  s.http.max_attempts = 3;
+  s.http.backoff_initial = std::chrono::milliseconds(1);
+  s.http.backoff_max = std::chrono::milliseconds(2);
+  s.http.connect_timeout = std::chrono::milliseconds(5'000);
+  s.http.timeout = std::chrono::milliseconds(10'000);
+  s.http.rate_limits = std::vector<config::RateWindow>{};  // off
+  return s;
+}
+
+struct Pulled {
+  std::vector<core::Record> records;
+  std::vector<core::RecordIssue> issues;
+  std::optional<core::Error> error;  // the pull stopped with it
+  std::size_t pages = 0;             // pages returned (the failed call not counted)
+  bool complete = false;             // a page with `last` arrived
+};
+
+// Runs a whole pull; gives up after `max_pages` so that a looping source fails the test instead of hanging it.
+inline Pulled pull_all(core::Source& source, std::size_t max_pages = 1000) {
+  Pulled out;
+  auto pull = source.start();
+  if (!pull) {
+    out.error = pull.error();
+    return out;
+  }
+  while (out.pages < max_pages) {
+    auto page = pull.value()->next();
+    if (!page) {
+      out.error = page.error();
+      return out;
+    }
+    ++out.pages;
+    for (auto& r : page->records) out.records.push_back(std::move(r));
+    for (auto& i : page->issues) out.issues.push_back(std::move(i));
+    if (page->last) {
+      out.complete = true;
+      return out;
+    }
+  }
+  return out;
+}
+
+}  // namespace dirsync::sources::scim_test

@@ -108,6 +108,19 @@ bool is_uuid_v4(const std::string& s) {
   return s[14] == '4' && (variant == '8' || variant == '9' || variant == 'a' || variant == 'b');
 }
 
+// A readable PEM file, checked now so that a wrong path fails check-config,
+// not the first TLS handshake.
+void read_ca_file(Section& sec, const Node& v, std::string& out) {
+  auto p = read_path(sec, "ca_file", v);
+  if (!p) return;
+  if (::access(p->c_str(), R_OK) != 0) {
+    sec.ctx().diag.error(v.Mark(), "cannot read ca_file " + *p + ": " + std::generic_category().message(errno),
+                         "expected a readable PEM file");
+    return;
+  }
+  out = *p;
+}
+
 const std::vector<KeyRule<HttpSettings>>& http_rules() {
   static const std::vector<KeyRule<HttpSettings>> rules = {
       {{"connect_timeout", "duration", "10s", false, "Time allowed to establish a connection (TLS included)"},
@@ -120,17 +133,7 @@ const std::vector<KeyRule<HttpSettings>>& http_rules() {
        }},
       {{"ca_file", "path", "(system CA store)", false,
         "PEM file of CA certificates to trust instead of the system's; TLS verification is always on"},
-       [](Section& sec, const Node& v, HttpSettings& s) {
-         auto p = read_path(sec, "ca_file", v);
-         if (!p) return;
-         // Checked now so that a wrong path fails check-config, not the first TLS handshake.
-         if (::access(p->c_str(), R_OK) != 0) {
-           sec.ctx().diag.error(v.Mark(), "cannot read ca_file " + *p + ": " + std::generic_category().message(errno),
-                                "expected a readable PEM file");
-           return;
-         }
-         s.ca_file = *p;
-       }},
+       [](Section& sec, const Node& v, HttpSettings& s) { read_ca_file(sec, v, s.ca_file); }},
       {{"max_attempts", "integer", "5", false, "Tries per request, the first included, 1..100"},
        [](Section& sec, const Node& v, HttpSettings& s) {
          if (auto n = read_int(sec, "max_attempts", v, 1, 100, "expected an integer from 1 to 100")) {
@@ -172,31 +175,39 @@ void check_http(Section& sec, const HttpSettings& s) {
                        "expected backoff_initial <= backoff_max");
 }
 
-// Reads a base URL: http(s) only, no credentials in it, trailing '/' dropped.
+// Reads a URL of `key`: http(s) (or ldap(s)) only, no credentials in it.
 // Never echoed: a URL may carry credentials, which is exactly what is refused.
-void read_base_url(Section& sec, const Node& v, std::string& out) {
-  // Never echoed: a URL may carry credentials, which is exactly what is refused here.
+void read_url(Section& sec, std::string_view key, const Node& v, std::string& out, bool ldap) {
+  const std::string expected = ldap ? "expected a URL starting with ldap:// or ldaps://" : kHttpsOrHttp;
   if (!v.IsScalar() || v.Scalar().empty()) {
-    sec.ctx().diag.error(v.IsNull() ? sec.key_mark("base_url").value_or(sec.mark()) : v.Mark(),
-                         v.IsNull() ? "missing value for 'base_url'" : "bad value for 'base_url'",
-                         kHttpsOrHttp);
+    sec.ctx().diag.error(v.IsNull() ? sec.key_mark(key).value_or(sec.mark()) : v.Mark(),
+                         (v.IsNull() ? "missing value for '" : "bad value for '") + std::string(key) + "'", expected);
     return;
   }
   std::string url = v.Scalar();
-  const std::size_t scheme = url.starts_with("https://") ? 8 : url.starts_with("http://") ? 7 : 0;
+  std::size_t scheme = 0;
+  if (ldap) scheme = url.starts_with("ldaps://") ? 8 : url.starts_with("ldap://") ? 7 : 0;
+  else scheme = url.starts_with("https://") ? 8 : url.starts_with("http://") ? 7 : 0;
   const bool has_space = url.find_first_of(" \t\r\n") != std::string::npos;
   if (scheme == 0 || url.size() == scheme || has_space) {
-    sec.ctx().diag.error(v.Mark(), "bad value for 'base_url'", kHttpsOrHttp);
+    sec.ctx().diag.error(v.Mark(), "bad value for '" + std::string(key) + "'", expected);
     return;
   }
   const std::string authority = url.substr(scheme, url.find('/', scheme) - scheme);
   if (authority.find('@') != std::string::npos) {
-    sec.ctx().diag.error(v.Mark(), "'base_url' holds credentials",
-                         "expected a URL without user:password@ (the token goes in 'token')");
+    sec.ctx().diag.error(v.Mark(), "'" + std::string(key) + "' holds credentials",
+                         ldap ? "expected a URL without user:password@ (bind_dn and bind_password have keys of their own)"
+                              : "expected a URL without user:password@ (the token goes in 'token')");
     return;
   }
-  while (url.size() > scheme && url.back() == '/') url.pop_back();
   out = std::move(url);
+}
+
+// Reads a base URL: read_url, then a trailing '/' dropped.
+void read_base_url(Section& sec, const Node& v, std::string& out) {
+  read_url(sec, "base_url", v, out, false);
+  const std::size_t scheme = out.starts_with("https://") ? 8 : 7;
+  while (out.size() > scheme && out.back() == '/') out.pop_back();
 }
 
 const std::vector<KeyRule<PerscomTargetSettings>>& perscom_rules() {
@@ -426,32 +437,6 @@ void read_json_pointer(Section& sec, std::string_view key, const Node& v, std::s
   out = *p;
 }
 
-// Reads a URL like read_base_url but for any key name; never echoed.
-void read_url(Section& sec, std::string_view key, const Node& v, std::string& out, bool ldap) {
-  const std::string expected = ldap ? "expected a URL starting with ldap:// or ldaps://" : kHttpsOrHttp;
-  if (!v.IsScalar() || v.Scalar().empty()) {
-    sec.ctx().diag.error(v.IsNull() ? sec.key_mark(key).value_or(sec.mark()) : v.Mark(),
-                         (v.IsNull() ? "missing value for '" : "bad value for '") + std::string(key) + "'", expected);
-    return;
-  }
-  std::string url = v.Scalar();
-  std::size_t scheme = 0;
-  if (ldap) scheme = url.starts_with("ldaps://") ? 8 : url.starts_with("ldap://") ? 7 : 0;
-  else scheme = url.starts_with("https://") ? 8 : url.starts_with("http://") ? 7 : 0;
-  const bool has_space = url.find_first_of(" \t\r\n") != std::string::npos;
-  if (scheme == 0 || url.size() == scheme || has_space) {
-    sec.ctx().diag.error(v.Mark(), "bad value for '" + std::string(key) + "'", expected);
-    return;
-  }
-  const std::string authority = url.substr(scheme, url.find('/', scheme) - scheme);
-  if (authority.find('@') != std::string::npos) {
-    sec.ctx().diag.error(v.Mark(), "'" + std::string(key) + "' holds credentials",
-                         "expected a URL without user:password@ (credentials have keys of their own)");
-    return;
-  }
-  out = std::move(url);
-}
-
 const std::vector<KeyRule<LdapSourceSettings>>& ldap_rules() {
   using S = LdapSourceSettings;
   static const std::vector<KeyRule<S>> rules = {
@@ -466,16 +451,7 @@ const std::vector<KeyRule<LdapSourceSettings>>& ldap_rules() {
          if (auto b = read_bool(sec, "start_tls", v)) s.start_tls = *b;
        }},
       {{"ca_file", "path", "(system CA store)", false, "PEM CA certificates to verify the server with"},
-       [](Section& sec, const Node& v, S& s) {
-         auto p = read_path(sec, "ca_file", v);
-         if (!p) return;
-         if (::access(p->c_str(), R_OK) != 0) {
-           sec.ctx().diag.error(v.Mark(), "cannot read ca_file " + *p + ": " + std::generic_category().message(errno),
-                                "expected a readable PEM file");
-           return;
-         }
-         s.ca_file = *p;
-       }},
+       [](Section& sec, const Node& v, S& s) { read_ca_file(sec, v, s.ca_file); }},
       {{"bind_dn", "string", "(anonymous)", false, "DN to bind as (simple bind); absent: anonymous bind"},
        [](Section& sec, const Node& v, S& s) {
          if (auto t = read_string(sec, "bind_dn", v)) s.bind_dn = *t;

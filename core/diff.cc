@@ -78,4 +78,10 @@ bool SeenKeys::contains(std::string_view key) const {
   return sealed_ && std::binary_search(hashes_.begin(), hashes_.end(), key_hash(key));
 }
 
+std::optional<std::uint64_t> PullKeys::add(std::string_view key, std::uint64_t where) {
+  const auto [it, inserted] = first_.emplace(key_hash(key), where);
+  if (inserted) return std::nullopt;
+  return it->second;
+}
+
 }  // namespace dirsync::core

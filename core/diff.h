@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -49,6 +50,21 @@ class SeenKeys {
  private:
   std::vector<std::uint64_t> hashes_;
   bool sealed_ = false;
+};
+
+// Finds the keys a source yields twice in one pull, remembering each key as its
+// 64-bit hash (not the string) with a number of the caller's choosing for its
+// first occurrence (an index, a line). A hash collision can only make a new key
+// look like a duplicate: it is then reported and protected from detach, never
+// lost silently. Used by one Pull at a time.
+class PullKeys {
+ public:
+  // nullopt the first time `key` is added; afterwards the `where` given then.
+  std::optional<std::uint64_t> add(std::string_view key, std::uint64_t where);
+  std::size_t size() const { return first_.size(); }
+
+ private:
+  std::unordered_map<std::uint64_t, std::uint64_t> first_;
 };
 
 }  // namespace dirsync::core

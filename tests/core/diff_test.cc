@@ -70,3 +70,19 @@ TEST(SeenKeys, ContainsOnlyAddedKeysOnceSealed) {
 
 }  // namespace
 }  // namespace dirsync::core
+
+namespace dirsync::core {
+namespace {
+
+TEST(PullKeys, ReportsTheFirstOccurrenceOfAKeySeenAgain) {
+  PullKeys keys;
+  EXPECT_FALSE(keys.add("u1", 1));
+  EXPECT_FALSE(keys.add("u2", 2));
+  EXPECT_FALSE(keys.add("U1", 3)) << "keys compare exactly";
+  ASSERT_TRUE(keys.add("u1", 4));
+  EXPECT_EQ(*keys.add("u1", 5), 1u) << "always the first occurrence";
+  EXPECT_EQ(keys.size(), 3u);
+}
+
+}  // namespace
+}  // namespace dirsync::core

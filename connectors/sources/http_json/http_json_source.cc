@@ -13,6 +13,7 @@
 #include "connectors/http/http_client.h"
 #include "connectors/http/source_get.h"
 #include "connectors/sources/http_json/url.h"
+#include "core/diff.h"
 #include "core/json_record.h"
 
 namespace dirsync::sources {
@@ -169,7 +170,7 @@ class HttpJsonPull final : public core::Pull {
   std::string next_url_;
   std::unordered_set<std::string> cursors_;
   std::unordered_set<std::string> followed_urls_;
-  std::unordered_set<std::string> keys_;
+  core::PullKeys keys_;  // this pull's keys, 8 bytes each
   std::size_t pages_ = 0;
   std::optional<core::Error> pending_;  // a problem with the next page, returned by the next call
   bool done_ = false;
@@ -253,7 +254,7 @@ void HttpJsonPull::read_record(const json& item, std::size_t index, const std::s
     page.issues.push_back({"", std::move(origin), std::move(why)});
     return;
   }
-  if (!keys_.insert(key).second) {
+  if (keys_.add(key, 0)) {
     page.issues.push_back({key, std::move(origin), "duplicate key '" + key + "'"});
     return;
   }

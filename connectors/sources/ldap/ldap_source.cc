@@ -13,6 +13,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/diff.h"
+
 namespace dirsync::sources {
 namespace {
 
@@ -329,10 +331,11 @@ class LdapPull : public core::Pull {
       page.issues.push_back({"", dn_str, "entry has an empty " + s_.key + " (the key attribute)"});
       return;
     }
-    auto [seen, inserted] = first_dn_.try_emplace(rec.key, dn_str);
-    if (!inserted) {
+    if (auto first = keys_.add(rec.key, entries_)) {
       // The first one went out as a record; this one protects the key from detach.
-      page.issues.push_back({rec.key, dn_str, "duplicate key '" + rec.key + "' (also at " + seen->second + ")"});
+      page.issues.push_back({rec.key, dn_str,
+                             "duplicate key '" + rec.key + "' (also entry #" + std::to_string(*first) +
+                                 " of this pull)"});
       return;
     }
     page.records.push_back(std::move(rec));
@@ -345,8 +348,8 @@ class LdapPull : public core::Pull {
   berval cookie_{0, nullptr};
   int page_number_ = 0;
   std::size_t entries_ = 0;
-  // Every key of this pull with the DN it came from, to find duplicates.
-  std::unordered_map<std::string, std::string> first_dn_;
+  // Every key of this pull (8 bytes each) with its entry number, to find duplicates.
+  core::PullKeys keys_;
 };
 
 class LdapSource : public core::Source {

@@ -24,8 +24,8 @@
 //   is a RecordIssue with an empty key (the pull is then incomplete: nothing
 //   detaches) and origin = its DN. A key seen a second time in one pull is a
 //   RecordIssue carrying that key (it protects the key), "duplicate key 'K'
-//   (also at <first DN>)"; the first occurrence stays a record. For this the
-//   pull keeps every key and DN it has yielded (memory grows with the directory).
+//   (also entry #N of this pull)"; the first occurrence stays a record. For this
+//   the pull keeps a 64-bit hash of every key it has yielded (core::PullKeys).
 // - Errors name the step and carry the server's diagnostic: "ldap <url>: <step>
 //   failed: ...", where the step is connect, TLS setup, TLS handshake, StartTLS,
 //   bind as <dn>, or search (with the page and the entry count when the pull

@@ -14,6 +14,7 @@
 #include "connectors/http/http_client.h"
 #include "connectors/http/source_get.h"
 #include "connectors/sources/scim/scim_path.h"
+#include "core/diff.h"
 #include "core/json_record.h"
 
 namespace dirsync::sources {
@@ -111,7 +112,7 @@ class ScimPull final : public core::Pull {
   std::uint64_t start_index_ = 1;
   std::uint64_t pages_ = 0;
   std::vector<std::uint64_t> totals_;                    // totalResults as it changed, first page first
-  std::unordered_map<std::string, std::uint64_t> seen_;  // key → index of its first user
+  core::PullKeys seen_;  // key → index of its first user (8 bytes a key)
   bool done_ = false;
 };
 
@@ -168,11 +169,10 @@ bool ScimPull::add_resource(json resource, std::uint64_t index, const std::strin
     return false;
   }
   const std::string& key = keys.front();
-  const auto [it, fresh] = seen_.emplace(key, index);
-  if (!fresh) {
+  if (const auto first = seen_.add(key, index)) {
     page.issues.push_back(
-        {key, record_origin(index), "duplicate key '" + key + "' (first at #" + std::to_string(it->second) + ")"});
-    return it->second < start_index_;
+        {key, record_origin(index), "duplicate key '" + key + "' (first at #" + std::to_string(*first) + ")"});
+    return *first < start_index_;
   }
 
   core::Record record;

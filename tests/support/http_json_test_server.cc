@@ -4,6 +4,8 @@
 #include <cctype>
 #include <utility>
 
+#include "tests/support/query.h"
+
 namespace dirsync::testing::http_json {
 namespace {
 
@@ -34,41 +36,6 @@ std::string base64(const std::string& in) {
     out += kAlphabet[(n >> 12) & 63];
     out += two ? kAlphabet[(n >> 6) & 63] : '=';
     out += '=';
-  }
-  return out;
-}
-
-int hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Query strings as servers decode them: '+' is a space, %XX a byte.
-std::string decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-std::map<std::string, std::string> parse_query(std::string_view query) {
-  std::map<std::string, std::string> out;
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const auto pair = query.substr(0, amp);
-    const auto eq = pair.find('=');
-    out.emplace(decode(pair.substr(0, eq)), eq == std::string_view::npos ? "" : decode(pair.substr(eq + 1)));
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
   }
   return out;
 }

@@ -4,57 +4,25 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
-#include <filesystem>
-
 #include "connectors/sources/http_json/http_json_source.h"
 #include "engine/sync_engine.h"
 #include "tests/connectors/http_json/test_util.h"
+#include "tests/support/engine_fixture.h"
 
 namespace dirsync::sources {
 namespace {
 
+using dirsync::testing::RecordingTarget;
+using dirsync::testing::TempStateStore;
 using dirsync::testing::http_json::Fault;
 using dirsync::testing::http_json::HttpJsonTestServer;
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-// Acknowledges every change and remembers it.
-class RecordingTarget final : public core::Target {
- public:
-  std::vector<core::Change> sent;
-
-  const core::Capabilities& capabilities() const override { return caps_; }
-  const std::vector<core::FieldSpec>& fields() const override { return fields_; }
-  std::size_t batch_size() const override { return 50; }
-  std::string describe() const override { return "recording"; }
-  core::Result<std::vector<core::Outcome>> apply(std::span<const core::Change> changes) override {
-    std::vector<core::Outcome> out;
-    for (const auto& c : changes) {
-      sent.push_back(c);
-      out.push_back(core::Outcome::applied(c.key));
-    }
-    return out;
-  }
-  std::size_t count(core::Op op) const {
-    return static_cast<std::size_t>(
-        std::count_if(sent.begin(), sent.end(), [&](const core::Change& c) { return c.op == op; }));
-  }
-
- private:
-  core::Capabilities caps_{true, true, true, false, 1000};
-  std::vector<core::FieldSpec> fields_;
-};
-
 class HttpJsonEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("dirsync-http-json-engine-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(dir_);
-    auto store = state::StateStore::open(dir_.string());
-    ASSERT_TRUE(store.ok()) << store.error().message;
-    store_ = std::move(store).value();
+    ASSERT_TRUE(store_.ok());
     job_.name = "job";
     job_.source = "api";
     job_.target = "tgt";
@@ -62,11 +30,6 @@ class HttpJsonEngineTest : public ::testing::Test {
     server_.start();
     source_ = make_http_json_source(testing::settings_for(server_, config::Pagination::kPage));
   }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
   engine::RunReport run() {
     target_.sent.clear();
     core::Mapping mapping({{"email", core::Template::parse("{email}"), core::FieldType::kString}});
@@ -74,12 +37,11 @@ class HttpJsonEngineTest : public ::testing::Test {
     return engine.run({});
   }
 
-  std::filesystem::path dir_;
   config::JobConfig job_;
-  std::unique_ptr<state::StateStore> store_;
+  TempStateStore store_;
   HttpJsonTestServer server_;
   std::unique_ptr<core::Source> source_;
-  RecordingTarget target_;
+  RecordingTarget target_{50};
 };
 
 TEST_F(HttpJsonEngineTest, PageFailingMidPullCreatesWhatWasSeenAndDetachesNothing) {

@@ -2,12 +2,11 @@
 // Shared by the http_json tests: settings that point at the loopback server,
 // and a pull run to its end.
 #include <chrono>
-#include <optional>
 #include <vector>
 
 #include "config/config.h"
-#include "core/source.h"
 #include "tests/support/http_json_test_server.h"
+#include "tests/support/source_pull.h"
 
 namespace dirsync::sources::testing {
 
@@ -34,37 +33,8 @@ inline config::HttpJsonSourceSettings settings_for(const dirsync::testing::http_
   return s;
 }
 
-struct Pulled {
-  std::vector<core::Record> records;
-  std::vector<core::RecordIssue> issues;
-  std::optional<core::Error> error;  // the Error that ended the pull, if one did
-  std::size_t pages = 0;             // pages returned before the end or the Error
-  bool complete = false;             // a page with `last` arrived
-};
-
-inline Pulled pull_all(core::Source& source) {
-  Pulled out;
-  auto pull = source.start();
-  if (!pull.ok()) {
-    out.error = pull.error();
-    return out;
-  }
-  // Bounded: a looping pull must fail the test, not hang it.
-  for (int i = 0; i < 1000; ++i) {
-    auto page = pull.value()->next();
-    if (!page.ok()) {
-      out.error = page.error();
-      return out;
-    }
-    ++out.pages;
-    for (auto& r : page->records) out.records.push_back(std::move(r));
-    for (auto& issue : page->issues) out.issues.push_back(std::move(issue));
-    if (page->last) {
-      out.complete = true;
-      return out;
-    }
-  }
-  return out;
-}
+// The pull loop is shared with the other source tests.
+using dirsync::testing::pull_all;
+using dirsync::testing::Pulled;
 
 }  // namespace dirsync::sources::testing

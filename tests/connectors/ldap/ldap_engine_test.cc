@@ -1,10 +1,6 @@
 // The engine's "an incomplete pull never detaches" rule with the real LDAP
 // source: slapd dies between two pages of a run, in front of a real LMDB
 // state store and a target that applies everything.
-#include <unistd.h>
-
-#include <algorithm>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,47 +11,21 @@
 #include "connectors/sources/ldap/ldap_source.h"
 #include "engine/sync_engine.h"
 #include "state/state_store.h"
+#include "tests/support/engine_fixture.h"
 #include "tests/support/slapd_test_server.h"
 
 namespace dirsync::engine {
 namespace {
 
-using core::Change;
 using core::Op;
-using core::Outcome;
 using ::testing::HasSubstr;
+using testing::RecordingTarget;
 using testing::SlapdServer;
+using testing::TempStateStore;
 
 constexpr int kUsers = 40;
 constexpr int kPageSize = 10;
 const std::vector<std::string> kGone = {"gone-1", "gone-2", "gone-3"};
-
-// Applies every change and remembers it.
-class RecordingTarget : public core::Target {
- public:
-  std::vector<Change> sent;
-
-  const core::Capabilities& capabilities() const override { return caps_; }
-  const std::vector<core::FieldSpec>& fields() const override { return fields_; }
-  std::size_t batch_size() const override { return 5; }
-  std::string describe() const override { return "recording"; }
-  core::Result<std::vector<Outcome>> apply(std::span<const Change> changes) override {
-    std::vector<Outcome> out;
-    for (const auto& c : changes) {
-      sent.push_back(c);
-      out.push_back(Outcome::applied(c.op == Op::kCreate ? "t-" + c.key : ""));
-    }
-    return out;
-  }
-  std::size_t count(Op op) const {
-    return static_cast<std::size_t>(
-        std::count_if(sent.begin(), sent.end(), [&](const Change& c) { return c.op == op; }));
-  }
-
- private:
-  core::Capabilities caps_{true, true, true, false, 100};
-  std::vector<core::FieldSpec> fields_;
-};
 
 // The real LDAP source, with slapd killed (SIGKILL) after `pages` pages were served.
 class KillingSource : public core::Source {
@@ -95,13 +65,7 @@ class LdapEngine : public ::testing::Test {
     options.ldif = testing::users_ldif(kUsers);
     server_ = std::make_unique<SlapdServer>(options);
     ASSERT_NO_THROW(server_->start());
-
-    dir_ = std::filesystem::temp_directory_path() / ("dirsync-ldap-engine-" + std::to_string(::getpid()) + "-" +
-                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    auto store = state::StateStore::open(dir_.string());
-    ASSERT_TRUE(store.ok()) << store.error().message;
-    store_ = std::move(store).value();
+    ASSERT_TRUE(store_.ok());
 
     job_.name = "job";
     job_.source = "directory";
@@ -124,11 +88,6 @@ class LdapEngine : public ::testing::Test {
     settings_.filter = "(objectClass=inetOrgPerson)";
     settings_.page_size = kPageSize;
   }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
   RunReport run(core::Source& source) {
     core::Mapping mapping({{"name", core::Template::parse("{cn}"), core::FieldType::kString}});
     SyncEngine engine(job_, *store_, source, target_, mapping);
@@ -136,8 +95,7 @@ class LdapEngine : public ::testing::Test {
   }
 
   std::unique_ptr<SlapdServer> server_;
-  std::filesystem::path dir_;
-  std::unique_ptr<state::StateStore> store_;
+  TempStateStore store_;
   config::JobConfig job_;
   sources::LdapSourceSettings settings_;
   RecordingTarget target_;

@@ -9,7 +9,6 @@
 
 #include <map>
 #include <memory>
-#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -20,6 +19,7 @@
 #include "connectors/sources/ldap/ldap_source.h"
 #include "tests/support/https_test_server.h"
 #include "tests/support/slapd_test_server.h"
+#include "tests/support/source_pull.h"
 
 namespace dirsync::sources {
 namespace {
@@ -68,33 +68,11 @@ std::string extra_ldif() {
   return out;
 }
 
-struct PullResult {
-  std::vector<core::Record> records;
-  std::vector<core::RecordIssue> issues;
-  int pages = 0;
-  std::optional<core::Error> error;  // from start() or next()
-};
-
-PullResult pull_all(const LdapSourceSettings& s) {
-  PullResult out;
-  auto pull = make_ldap_source(s)->start();
-  if (!pull.ok()) {
-    out.error = pull.error();
-    return out;
-  }
-  for (int guard = 0; guard < 100'000; ++guard) {
-    auto page = pull.value()->next();
-    if (!page.ok()) {
-      out.error = page.error();
-      return out;
-    }
-    ++out.pages;
-    for (auto& r : page->records) out.records.push_back(std::move(r));
-    for (auto& i : page->issues) out.issues.push_back(std::move(i));
-    if (page->last) return out;
-  }
-  ADD_FAILURE() << "no last page";
-  return out;
+// A whole pull of a fresh source with these settings (tests/support/source_pull.h):
+// a pull that does not end fails the test.
+testing::Pulled pull_all(const LdapSourceSettings& s) {
+  auto source = make_ldap_source(s);
+  return testing::pull_all(*source);
 }
 
 // The Error that ended the pull; a test failure (and an empty Error) when it completed.
@@ -217,7 +195,7 @@ TEST_F(LdapSource, ServerSizeLimitStopsASearchWithoutPaging) {
 TEST_F(LdapSource, PullsEveryEntryAcrossPagesPastTheServerSizeLimit) {
   auto result = pull_all(settings());
   ASSERT_FALSE(result.error) << result.error->message;
-  EXPECT_EQ(result.pages, kUsers / 500);
+  EXPECT_EQ(result.pages, static_cast<std::size_t>(kUsers / 500));
   EXPECT_THAT(result.issues, IsEmpty());
   ASSERT_EQ(result.records.size(), static_cast<std::size_t>(kUsers));
   std::set<std::string> keys;
@@ -238,7 +216,7 @@ TEST_F(LdapSource, PageSizeAboveTheServerSizeLimitStillPullsWhole) {
   auto result = pull_all(s);
   ASSERT_FALSE(result.error) << result.error->message;
   EXPECT_EQ(result.records.size(), static_cast<std::size_t>(kUsers));
-  EXPECT_GE(result.pages, kUsers / s.page_size);
+  EXPECT_GE(result.pages, static_cast<std::size_t>(kUsers / s.page_size));
 }
 
 TEST_F(LdapSource, NonAsciiValuesComeThroughAsExactUtf8) {

@@ -1,70 +1,29 @@
 // The scim source through the engine: a pull that fails mid-way pushes what it
 // saw and detaches nobody, though the snapshot holds users it never reached.
 #include <gtest/gtest.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <filesystem>
 
 #include "connectors/sources/scim/scim_source.h"
 #include "engine/sync_engine.h"
 #include "tests/connectors/scim/scim_test_util.h"
+#include "tests/support/engine_fixture.h"
 
 namespace dirsync::sources {
 namespace {
 
-using core::Change;
 using core::Op;
-using core::Outcome;
 using nlohmann::json;
 using scim_test::id_of;
 using scim_test::make_user;
-
-// Applies everything and remembers what it was sent.
-class RecordingTarget final : public core::Target {
- public:
-  std::vector<Change> sent;
-
-  const core::Capabilities& capabilities() const override { return caps_; }
-  const std::vector<core::FieldSpec>& fields() const override { return fields_; }
-  std::size_t batch_size() const override { return 100; }
-  std::string describe() const override { return "recording"; }
-  core::Result<std::vector<Outcome>> apply(std::span<const Change> changes) override {
-    std::vector<Outcome> out;
-    for (const auto& c : changes) {
-      sent.push_back(c);
-      out.push_back(Outcome::applied(c.op == Op::kCreate ? "t-" + c.key : ""));
-    }
-    return out;
-  }
-  std::size_t count(Op op) const {
-    return static_cast<std::size_t>(
-        std::count_if(sent.begin(), sent.end(), [&](const Change& c) { return c.op == op; }));
-  }
-
- private:
-  core::Capabilities caps_{true, true, true, false, 1000};
-  std::vector<core::FieldSpec> fields_;
-};
 
 class ScimEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
     server_.start();
-    dir_ = std::filesystem::temp_directory_path() / ("dirsync-scim-engine-" + std::to_string(::getpid()) + "-" +
-                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
+    ASSERT_TRUE(store_.ok());
     job_.name = "job";
     job_.source = "scim";
     job_.target = "recording";
     job_.max_detach = {500, 100.0, 50, true};  // the guard is not what stops detaches here
-    auto store = state::StateStore::open(dir_.string());
-    ASSERT_TRUE(store.ok()) << store.error().message;
-    store_ = std::move(store).value();
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   engine::RunReport run() {
@@ -84,10 +43,9 @@ class ScimEngineTest : public ::testing::Test {
     o.max_page_size = 50;
     return o;
   }()};
-  std::filesystem::path dir_;
   config::JobConfig job_;
-  std::unique_ptr<state::StateStore> store_;
-  RecordingTarget target_;
+  testing::TempStateStore store_;
+  testing::RecordingTarget target_{100};
 };
 
 TEST_F(ScimEngineTest, PageFailingMidPullPushesWhatWasSeenAndDetachesNobody) {

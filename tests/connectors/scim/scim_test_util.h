@@ -2,13 +2,12 @@
 // Shared by the scim source tests: users, settings and a pull loop.
 #include <cstdio>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
-#include "core/source.h"
 #include "tests/support/scim_test_server.h"
+#include "tests/support/source_pull.h"
 
 namespace dirsync::sources::scim_test {
 
@@ -57,37 +56,8 @@ inline config::ScimSourceSettings settings_for(const std::string& base_url, std:
   return s;
 }
 
-struct Pulled {
-  std::vector<core::Record> records;
-  std::vector<core::RecordIssue> issues;
-  std::optional<core::Error> error;  // the pull stopped with it
-  std::size_t pages = 0;             // pages returned (the failed call not counted)
-  bool complete = false;             // a page with `last` arrived
-};
-
-// Runs a whole pull; gives up after `max_pages` so that a looping source fails the test instead of hanging it.
-inline Pulled pull_all(core::Source& source, std::size_t max_pages = 1000) {
-  Pulled out;
-  auto pull = source.start();
-  if (!pull) {
-    out.error = pull.error();
-    return out;
-  }
-  while (out.pages < max_pages) {
-    auto page = pull.value()->next();
-    if (!page) {
-      out.error = page.error();
-      return out;
-    }
-    ++out.pages;
-    for (auto& r : page->records) out.records.push_back(std::move(r));
-    for (auto& i : page->issues) out.issues.push_back(std::move(i));
-    if (page->last) {
-      out.complete = true;
-      return out;
-    }
-  }
-  return out;
-}
+// The pull loop is shared with the other source tests.
+using dirsync::testing::pull_all;
+using dirsync::testing::Pulled;
 
 }  // namespace dirsync::sources::scim_test

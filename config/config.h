@@ -26,6 +26,7 @@
 
 #include "core/filter.h"
 #include "core/mapping.h"
+#include "core/schedule.h"
 #include "core/secret.h"
 
 namespace dirsync::config {
@@ -240,6 +241,29 @@ struct DetachGuard {
   bool enabled = true;
 };
 
+// When the daemon runs a job (the command line runs jobs when asked).
+struct Schedule {
+  enum class Kind {
+    kManual,  // only when asked (dirsync sync/resync through the daemon), and at start-up
+    kEvery,   // every `every`, plus up to `jitter`
+    kCron,    // at the minutes `cron` matches, in `zone`
+  };
+  Kind kind = Kind::kManual;
+  std::chrono::milliseconds every{0};
+  std::chrono::milliseconds jitter{0};
+  std::optional<core::CronExpression> cron;
+  core::TimeZone zone = core::TimeZone::kLocal;
+  std::string text;  // as written, for status: "every 15m (jitter 1m)", "cron */15 * * * * (local)"
+};
+
+// The daemon's own settings (top-level `daemon:`).
+struct DaemonSettings {
+  std::size_t max_concurrent_jobs = 2;                    // runs at once, across jobs
+  std::chrono::milliseconds shutdown_timeout{60'000};     // SIGTERM: wait this long for in-flight runs
+  std::chrono::milliseconds failure_backoff{60'000};      // after a failed run: first retry delay
+  std::chrono::milliseconds failure_backoff_max{3'600'000};  // doubles up to this
+};
+
 struct MappingConfig {
   std::string field;   // target field
   core::Template tmpl;
@@ -264,6 +288,8 @@ struct JobConfig {
   // Which source records the job manages (empty: all). Records it drops count
   // as not in the source: they are detached like users who left.
   core::Filter filter;
+  Schedule schedule;
+  bool run_at_start = true;  // the daemon runs the job once when it starts (and after a reload adds it)
   Position where;
   Position mapping_where;
 };
@@ -274,6 +300,7 @@ struct Config {
   std::map<std::string, SourceConfig> sources;
   std::map<std::string, TargetConfig> targets;
   std::map<std::string, JobConfig> jobs;
+  DaemonSettings daemon;
   core::Lookups lookups;  // top-level `lookups`: tables for the template function map:NAME
 };
 

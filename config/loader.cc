@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "config/config.h"
+#include "config/daemon_config.h"
 #include "config/filter_config.h"
 #include "config/schema.h"
 #include "config/yaml_section.h"
@@ -48,6 +49,7 @@ const std::vector<KeyDoc>& top_docs() {
       {"sources", "map", "{}", false, "Source name → source settings (see sources.<name>)"},
       {"targets", "map", "{}", false, "Target name → target settings (see targets.<name>)"},
       {"jobs", "map", "{}", false, "Job name → job settings (see jobs.<name>)"},
+      {"daemon", "map", "(defaults)", false, "Settings of `dirsync daemon` (see 'daemon')"},
       {"lookups", "map", "{}", false,
        "Table name → {source value: result} for the template function map:NAME (see 'lookup tables')"},
   };
@@ -306,6 +308,15 @@ const std::vector<KeyRule<JobBuild>>& job_rules() {
            b.job.detach_after = static_cast<std::uint32_t>(*n);
          }
        }},
+      {{"schedule", "manual, {every: D, jitter: D} or {cron: \"...\", timezone: local|UTC}", "manual", false,
+        "When `dirsync daemon` runs the job (see 'jobs.<name>.schedule'); manual: only when asked"},
+       [](Section& sec, const Node& v, JobBuild& b) {
+         if (auto s = read_schedule(sec, v)) b.job.schedule = std::move(*s);
+       }},
+      {{"run_at_start", "bool", "true", false, "`dirsync daemon` runs the job once when it starts"},
+       [](Section& sec, const Node& v, JobBuild& b) {
+         if (auto r = read_bool(sec, "run_at_start", v)) b.job.run_at_start = *r;
+       }},
       {{"filter", "map: include / exclude conditions", "(every record)", false,
         "Which source records the job manages; the others count as gone from the source (see 'filter "
         "conditions')"},
@@ -384,6 +395,9 @@ Config parse_document(Context& ctx, const Node& root) {
   if (auto v = top.find("state_dir")) {
     if (auto p = read_path(top, "state_dir", *v)) cfg.state_dir = *p;
   }
+  if (auto v = top.find("daemon")) {
+    if (auto d = read_daemon(top, *v)) cfg.daemon = *d;
+  }
   const auto sources = read_named(top, "sources", "source", [&](const std::string& name, const Node& n, YAML::Mark m) {
     if (auto s = parse_source(ctx, name, n, m)) cfg.sources.emplace(name, std::move(*s));
   });
@@ -442,6 +456,8 @@ std::vector<SectionDoc> loader_docs() {
   };
   auto filters = filter_docs();
   out.insert(out.end(), filters.begin(), filters.end());
+  auto daemon = daemon_docs();
+  out.insert(out.end(), daemon.begin(), daemon.end());
   return out;
 }
 

@@ -14,6 +14,8 @@
 
 #include "config/config.h"
 #include "core/version.h"
+#include "daemon/notify.h"
+#include "daemon/service.h"
 #include "engine/registry.h"
 #include "engine/report_format.h"
 #include "engine/sync_engine.h"
@@ -95,6 +97,23 @@ engine::RunReport run_job(const config::Config& cfg, const config::JobConfig& jo
               report.counts.detached, report.counts.unchanged, report.counts.rejected, report.counts.retry,
               report.counts.unknown, report.duration.count(), report.error.empty() ? "" : ": ", report.error);
   return report;
+}
+
+int cmd_daemon(const Globals& g) {
+  daemon::SystemdNotifier notifier;
+  daemon::Service service({g.config_path, &notifier, {}});
+  try {
+    service.start();
+  } catch (const config::ConfigError& e) {
+    for (const auto& msg : e.errors()) spdlog::error("{}", msg);
+    spdlog::error("{}: {} error{}; the daemon did not start", g.config_path, e.errors().size(),
+                  e.errors().size() == 1 ? "" : "s");
+    return kExitConfig;
+  } catch (const std::exception& e) {
+    spdlog::error("the daemon did not start: {}", e.what());
+    return kExitFailed;
+  }
+  return service.run();
 }
 
 int cmd_check_config(const Globals& g) {
@@ -180,6 +199,7 @@ int cmd_status(const Globals& g, const std::string& only, bool json) {
                           {"source", parts.source->describe()},
                           {"target", parts.target->describe()},
                           {"snapshot_size", size},
+                          {"schedule", job.schedule.text.empty() ? "manual" : job.schedule.text},
                           {"runs", nlohmann::json::array()}};
       for (const auto& r : runs) {
         j["runs"].push_back({{"id", r.id},
@@ -194,6 +214,8 @@ int cmd_status(const Globals& g, const std::string& only, bool json) {
       continue;
     }
     std::cout << "job " << name << ": " << parts.source->describe() << " → " << parts.target->describe() << "\n";
+    std::cout << "  schedule: " << (job.schedule.text.empty() ? "manual" : job.schedule.text)
+              << (job.run_at_start ? "" : " (not at daemon start)") << "\n";
     std::cout << "  snapshot: " << size << " user" << (size == 1 ? "" : "s") << "\n";
     if (runs.empty()) {
       std::cout << "  runs: never run\n";
@@ -267,6 +289,10 @@ int run(int argc, char** argv) {
   status->add_option("job", status_job, "only this job");
   status->add_flag("--json", status_json, "machine-readable status");
 
+  auto* daemon_cmd = app.add_subcommand(
+      "daemon", "run every job on its schedule until SIGTERM; SIGHUP reloads the configuration (systemd: "
+                "Type=notify, with the watchdog)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -285,6 +311,7 @@ int run(int argc, char** argv) {
     return cmd_run(g, {resync_job}, false, {engine::Mode::kResync, resync_dry}, resync_json, resync_dry);
   }
   if (status->parsed()) return cmd_status(g, status_job, status_json);
+  if (daemon_cmd->parsed()) return cmd_daemon(g);
   return kExitConfig;
 }
 

@@ -81,6 +81,12 @@ class SyncEngine::Batcher {
                           std::make_move_iterator(batch.end()));
       return;
     }
+    if (engine_.stop_requested()) {
+      // Shutting down: this batch is not sent; its changes come back next run.
+      report_.stopped = true;
+      failed_ = true;
+      return;
+    }
     auto result = engine_.target_.apply(batch);
     if (!result) {
       fail(std::string(core::to_string(result.error().kind)) + ": " + result.error().message);
@@ -278,12 +284,17 @@ RunReport SyncEngine::run_unguarded(const RunOptions& options) {
   bool reached_end = false;
   const bool resync = options.mode == Mode::kResync;
 
+  stop_requested_ = options.stop_requested;
   auto pull = source_.start();
   if (!pull) {
     report.outcome = RunOutcome::kFailed;
     report.error = "source '" + job_.source + "' failed: " + pull.error().message;
   } else {
     while (!batcher.failed()) {
+      if (stop_requested()) {
+        report.stopped = true;
+        break;
+      }
       auto page = pull.value()->next();
       if (!page) {
         report.outcome = RunOutcome::kFailed;
@@ -352,7 +363,10 @@ RunReport SyncEngine::run_unguarded(const RunOptions& options) {
   filtered.seal();
 
   report.pull_complete = reached_end && !unreadable_key;
-  if (!reached_end) {
+  if (report.stopped) {
+    report.pull_note = "the run was stopped before its end (shutdown): unsent changes come back next run, and no "
+                       "detaches were computed";
+  } else if (!reached_end) {
     report.pull_note = "the source pull did not complete: no detaches computed";
   } else if (unreadable_key) {
     report.pull_note = "some source rows had no readable key: the pull counts as incomplete and no detaches were "

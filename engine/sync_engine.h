@@ -39,6 +39,11 @@ struct RunOptions {
   bool dry_run = false;  // compute the plan; touch neither the target nor the snapshot
   // Dry runs only: follow this source key through the run (RunReport::explanation).
   std::string explain_key = {};
+  // Polled between pages and before each batch: once it returns true the run
+  // sends no further batch (the one in flight finishes and is committed), pulls
+  // no further page, computes no detach, and ends kPartial. The daemon's
+  // SIGTERM. Called from the thread that runs the job; null: never stop.
+  std::function<bool()> stop_requested = {};
 };
 
 // One record that did not make it, with the reason.
@@ -103,6 +108,7 @@ struct RunReport {
   bool busy = false;          // kFailed because another process runs the job
   bool pull_complete = false;
   std::string pull_note;      // why detaches were not computed, when they were not
+  bool stopped = false;       // RunOptions::stop_requested ended the run early
   std::string blocked_note;   // kBlocked: the numbers
   std::size_t snapshot_before = 0;
   std::size_t snapshot_after = 0;
@@ -134,6 +140,7 @@ class SyncEngine {
  private:
   class Batcher;
   RunReport run_unguarded(const RunOptions& options);
+  bool stop_requested() const { return stop_requested_ && stop_requested_(); }
   // Fills report.explanation's action and why once the run is decided.
   void explain(RunReport& report, std::optional<core::Change> change) const;
   const config::JobConfig& job_;
@@ -142,6 +149,7 @@ class SyncEngine {
   core::Target& target_;
   core::Mapping mapping_;
   ProgressFn progress_;
+  std::function<bool()> stop_requested_;  // of the run in progress
 };
 
 }  // namespace dirsync::engine

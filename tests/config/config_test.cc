@@ -236,7 +236,7 @@ state_dir: /var/lib/dirsync
 schedule: hourly
 )"),
               ElementsAre("dirsync.yaml:2:1: unknown key 'schedule' at the top level; "
-                          "expected one of: jobs, lookups, sources, state_dir, targets"));
+                          "expected one of: daemon, jobs, lookups, sources, state_dir, targets"));
 }
 
 TEST(ConfigLoader, RejectsMissingRequiredKey) {
@@ -628,7 +628,7 @@ TEST(ConfigSchema, DocumentsEverySectionInFileOrder) {
                           "targets.<name> (type: file)", "targets.<name> (type: healvi)",
                           "targets.<name> (type: hesh)", "targets.<name> (type: perscom)",
                           "targets.<name> (type: royalti)", "jobs.<name>", "jobs.<name>.max_detach",
-                          "jobs.<name>.filter", "filter conditions"));
+                          "jobs.<name>.filter", "filter conditions", "daemon", "jobs.<name>.schedule"));
   for (const auto& s : schema()) {
     for (const auto& k : s.keys) {
       EXPECT_FALSE(k.description.empty()) << s.section << " " << k.key;

@@ -797,3 +797,27 @@ TEST(CheckConfig, ReportsABadScimPathWithItsSource) {
 
 }  // namespace
 }  // namespace dirsync::engine
+
+namespace dirsync::engine {
+namespace {
+
+TEST_F(SyncEngineTest, AStopRequestEndsTheRunAfterTheBatchInFlight) {
+  source_.set_records(users(3));
+  ASSERT_EQ(run().counts.created, 3u);
+  source_.set_records(users(6, 4), 2);  // u1..u3 gone; u4..u9 new, three pages
+  int polls = 0;
+  RunOptions opts;
+  // Let the first page and its batch through, then ask to stop.
+  opts.stop_requested = [&] { return ++polls > 2; };
+  auto report = run(opts);
+  EXPECT_TRUE(report.stopped);
+  EXPECT_EQ(report.outcome, RunOutcome::kPartial);
+  EXPECT_FALSE(report.pull_complete);
+  EXPECT_EQ(report.counts.detached, 0u) << "no detach from a stopped run";
+  EXPECT_EQ(report.counts.created, 2u) << "the batch in flight finished";
+  EXPECT_EQ(store_->snapshot_size("job"), 5u) << "and its acknowledgements were committed";
+  EXPECT_NE(report.pull_note.find("stopped before its end"), std::string::npos) << report.pull_note;
+}
+
+}  // namespace
+}  // namespace dirsync::engine

@@ -1,0 +1,151 @@
+#include "config/daemon_config.h"
+
+namespace dirsync::config::detail {
+namespace {
+
+using YAML::Node;
+
+const std::vector<KeyDoc>& schedule_keys() {
+  static const std::vector<KeyDoc> keys = {
+      {"every", "duration", "", false, "Run every this long (from the previous start), at least 1s"},
+      {"jitter", "duration", "0", false, "every: add up to this much, at random, to spread jobs out"},
+      {"cron", "5-field cron expression", "", false,
+       "minute hour day-of-month month day-of-week (crontab(5)), or @hourly/@daily/@weekly/@monthly/@yearly"},
+      {"timezone", "local | UTC", "local", false,
+       "cron: the zone its times are in; local is the machine's (TZ, else /etc/localtime)"},
+  };
+  return keys;
+}
+
+const std::vector<KeyDoc>& daemon_keys() {
+  static const std::vector<KeyDoc> keys = {
+      {"max_concurrent_jobs", "integer", "2", false, "Runs in progress at once, across jobs (1..64)"},
+      {"shutdown_timeout", "duration", "60s", false,
+       "SIGTERM: how long in-flight runs may take to finish their batch and commit before the daemon exits"},
+      {"failure_backoff", "duration", "1m", false,
+       "After a failed run, the job's next try comes this much later, doubling per failure in a row"},
+      {"failure_backoff_max", "duration", "1h", false, "Cap on that delay"},
+  };
+  return keys;
+}
+
+std::string zone_name(core::TimeZone zone) { return zone == core::TimeZone::kUtc ? "UTC" : "local"; }
+
+}  // namespace
+
+std::optional<Schedule> read_schedule(Section& job, const Node& value) {
+  Context& ctx = job.ctx();
+  const char* expected = "expected manual, {every: 15m, jitter: 1m} or {cron: \"*/15 * * * *\", timezone: local}";
+  if (value.IsScalar() && value.Scalar() == "manual") {
+    Schedule s;
+    s.text = "manual";
+    return s;
+  }
+  if (!value.IsMap() || value.size() == 0) {
+    report_bad_value(job, "schedule", value, expected);
+    return std::nullopt;
+  }
+  Section sec(ctx, value, "in schedule " + job.what(), value.Mark());
+  sec.check_keys(schedule_keys());
+  Schedule s;
+  const auto every = sec.find("every");
+  const auto cron = sec.find("cron");
+  if (every.has_value() == cron.has_value()) {
+    ctx.diag.error(value.Mark(), std::string(every ? "both 'every' and 'cron'" : "neither 'every' nor 'cron'") +
+                                     " in schedule " + job.what(),
+                   "expected exactly one of them");
+    return std::nullopt;
+  }
+  bool ok = true;
+  if (every) {
+    auto d = read_duration(sec, "every", *every);
+    if (d && *d < std::chrono::seconds(1)) {
+      report_bad_value(sec, "every", *every, "expected a duration of at least 1s");
+      d.reset();
+    }
+    if (!d) return std::nullopt;
+    s.kind = Schedule::Kind::kEvery;
+    s.every = *d;
+    if (auto j = sec.find("jitter")) {
+      // "0" is a valid jitter; read_duration wants > 0.
+      if (j->IsScalar() && (j->Scalar() == "0" || j->Scalar() == "0s")) {
+        s.jitter = std::chrono::milliseconds(0);
+      } else if (auto jd = read_duration(sec, "jitter", *j)) {
+        s.jitter = *jd;
+      } else {
+        ok = false;
+      }
+    }
+    if (sec.find("timezone")) {
+      ctx.diag.error(sec.key_mark("timezone").value_or(value.Mark()), "'timezone' with 'every' " + sec.what(),
+                     "expected timezone only with cron (an interval has no time zone)");
+      ok = false;
+    }
+    s.text = "every " + format_duration(s.every) + (s.jitter.count() ? " (jitter " + format_duration(s.jitter) + ")" : "");
+  } else {
+    if (sec.find("jitter")) {
+      ctx.diag.error(sec.key_mark("jitter").value_or(value.Mark()), "'jitter' with 'cron' " + sec.what(),
+                     "expected jitter only with every");
+      ok = false;
+    }
+    if (auto z = sec.find("timezone")) {
+      auto e = read_enum(sec, "timezone", *z, {"local", "UTC"});
+      if (!e) return std::nullopt;
+      s.zone = *e == "UTC" ? core::TimeZone::kUtc : core::TimeZone::kLocal;
+    }
+    if (!cron->IsScalar()) {
+      report_bad_value(sec, "cron", *cron, "expected a cron expression such as \"*/15 * * * *\"");
+      return std::nullopt;
+    }
+    try {
+      s.cron = core::CronExpression::parse(cron->Scalar());
+    } catch (const core::CronError& e) {
+      const auto [line, col] = caret_in_scalar(ctx, *cron, static_cast<std::size_t>(std::max(e.column, 1) - 1));
+      ctx.diag.error_at(line, col, "bad cron expression: " + e.message,
+                        "expected minute hour day-of-month month day-of-week, e.g. \"*/15 * * * *\"");
+      return std::nullopt;
+    }
+    s.kind = Schedule::Kind::kCron;
+    s.text = "cron " + cron->Scalar() + " (" + zone_name(s.zone) + ")";
+  }
+  if (!ok) return std::nullopt;
+  return s;
+}
+
+std::optional<DaemonSettings> read_daemon(Section& top, const Node& value) {
+  Context& ctx = top.ctx();
+  if (!value.IsMap()) {
+    report_bad_value(top, "daemon", value, "expected a map of daemon settings");
+    return std::nullopt;
+  }
+  Section sec(ctx, value, "in daemon", value.Mark());
+  sec.check_keys(daemon_keys());
+  DaemonSettings d;
+  if (auto v = sec.find("max_concurrent_jobs")) {
+    if (auto n = read_int(sec, "max_concurrent_jobs", *v, 1, 64, "expected an integer from 1 to 64")) {
+      d.max_concurrent_jobs = static_cast<std::size_t>(*n);
+    }
+  }
+  if (auto v = sec.find("shutdown_timeout")) {
+    if (auto t = read_duration(sec, "shutdown_timeout", *v)) d.shutdown_timeout = *t;
+  }
+  if (auto v = sec.find("failure_backoff")) {
+    if (auto t = read_duration(sec, "failure_backoff", *v)) d.failure_backoff = *t;
+  }
+  if (auto v = sec.find("failure_backoff_max")) {
+    if (auto t = read_duration(sec, "failure_backoff_max", *v)) d.failure_backoff_max = *t;
+  }
+  if (d.failure_backoff > d.failure_backoff_max) {
+    ctx.diag.error(sec.key_mark("failure_backoff").value_or(value.Mark()),
+                   "failure_backoff (" + format_duration(d.failure_backoff) + ") is longer than failure_backoff_max (" +
+                       format_duration(d.failure_backoff_max) + ")",
+                   "expected failure_backoff <= failure_backoff_max");
+  }
+  return d;
+}
+
+std::vector<SectionDoc> daemon_docs() {
+  return {{"daemon", daemon_keys()}, {"jobs.<name>.schedule", schedule_keys()}};
+}
+
+}  // namespace dirsync::config::detail

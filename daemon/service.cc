@@ -1,0 +1,407 @@
+#include "daemon/service.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <optional>
+#include <random>
+#include <stdexcept>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/system_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <spdlog/spdlog.h>
+
+#include "config/config.h"
+#include "engine/registry.h"
+#include "engine/sync_engine.h"
+#include "state/state_store.h"
+
+namespace dirsync::daemon {
+namespace {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::system_clock;
+
+const char* mode_name(engine::Mode mode) { return mode == engine::Mode::kResync ? "resync" : "sync"; }
+
+std::string local_time(Clock::time_point t) {
+  const std::time_t tt = Clock::to_time_t(t);
+  std::tm tm{};
+  ::localtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+// Loads and checks a configuration as check-config does; throws ConfigError.
+config::Config load_checked(const std::string& path) {
+  config::Config cfg = config::load_file(path);
+  auto errors = engine::check_config(cfg);
+  if (!errors.empty()) throw config::ConfigError(std::move(errors));
+  return cfg;
+}
+
+}  // namespace
+
+struct Service::Impl {
+  struct Job {
+    explicit Job(asio::io_context& io) : timer(io) {}
+    config::JobConfig config;
+    asio::system_timer timer;
+    bool running = false;
+    bool waiting = false;  // in the ready queue
+    bool removed = false;  // dropped by a reload while it ran
+    std::optional<engine::Mode> queued;  // asked for while running
+    engine::Mode waiting_mode = engine::Mode::kSync;
+    unsigned failures = 0;
+    Clock::time_point last_start{};
+  };
+
+  explicit Impl(ServiceOptions o)
+      : options(std::move(o)), signals(io, SIGTERM, SIGINT, SIGHUP), watchdog(io), shutdown_timer(io) {
+    if (!options.random) {
+      options.random = [rng = std::mt19937_64(std::random_device{}())]() mutable {
+        return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+      };
+    }
+  }
+
+  ServiceOptions options;
+  asio::io_context io;
+  std::unique_ptr<asio::thread_pool> pool;
+  asio::signal_set signals;
+  asio::steady_timer watchdog;
+  asio::steady_timer shutdown_timer;
+  std::shared_ptr<const config::Config> config;
+  std::unique_ptr<state::StateStore> store;
+  std::map<std::string, std::unique_ptr<Job>> jobs;
+  std::deque<std::string> ready;
+  std::size_t running = 0;
+  std::size_t max_running = 1;
+  bool stopping = false;
+  std::atomic<bool> stop_flag{false};  // read by runs on the workers
+  int exit_code = 0;
+
+  void notify(const std::string& state) { options.notifier->notify(state); }
+
+  void add_job(const config::JobConfig& jc, bool at_start) {
+    auto job = std::make_unique<Job>(io);
+    job->config = jc;
+    Job& j = *job;
+    jobs[jc.name] = std::move(job);
+    if (at_start && jc.run_at_start) {
+      enqueue(jc.name, engine::Mode::kSync);
+    } else {
+      arm(j, Clock::now());
+    }
+  }
+
+  // The job's next scheduled start after a start (or a decision) at `from`.
+  std::optional<Clock::time_point> next_start(const Job& j, Clock::time_point from) {
+    const auto& s = j.config.schedule;
+    switch (s.kind) {
+      case config::Schedule::Kind::kManual:
+        return std::nullopt;
+      case config::Schedule::Kind::kEvery:
+        return core::next_every(from, s.every, s.jitter, options.random());
+      case config::Schedule::Kind::kCron:
+        return s.cron->next_after(std::max(from, Clock::now()), s.zone);
+    }
+    return std::nullopt;
+  }
+
+  // Arms the job's timer for its next start after `from`, later if it is
+  // backing off after failures.
+  void arm(Job& j, Clock::time_point from) {
+    j.timer.cancel();
+    if (stopping || j.removed) return;
+    auto next = next_start(j, from);
+    if (j.failures > 0) {
+      const auto& d = config->daemon;
+      auto delay = d.failure_backoff;
+      for (unsigned i = 1; i < j.failures && delay < d.failure_backoff_max; ++i) delay *= 2;
+      delay = std::min(delay, d.failure_backoff_max);
+      const auto retry = Clock::now() + delay;
+      // Never sooner than the schedule; a manual job is retried only when asked.
+      if (next) next = std::max(*next, retry);
+      spdlog::warn("{}: {} failed run(s) in a row; next try not before {}", j.config.name, j.failures,
+                   local_time(retry));
+    }
+    if (!next) return;
+    spdlog::debug("{}: next run at {}", j.config.name, local_time(*next));
+    j.timer.expires_at(*next);
+    const std::string name = j.config.name;
+    j.timer.async_wait([this, name](const boost::system::error_code& ec) {
+      if (!ec) enqueue(name, engine::Mode::kSync);
+    });
+  }
+
+  void enqueue(const std::string& name, engine::Mode mode) {
+    if (stopping) return;
+    auto it = jobs.find(name);
+    if (it == jobs.end() || it->second->removed) return;
+    Job& j = *it->second;
+    if (j.running) {
+      if (!j.queued || mode == engine::Mode::kResync) j.queued = mode;
+      return;
+    }
+    if (j.waiting) {
+      if (mode == engine::Mode::kResync) j.waiting_mode = mode;
+      return;
+    }
+    j.waiting = true;
+    j.waiting_mode = mode;
+    ready.push_back(name);
+    dispatch();
+  }
+
+  void dispatch() {
+    while (!stopping && running < max_running && !ready.empty()) {
+      const std::string name = ready.front();
+      ready.pop_front();
+      auto it = jobs.find(name);
+      if (it == jobs.end()) continue;
+      start_run(*it->second);
+    }
+    update_status();
+  }
+
+  void start_run(Job& j) {
+    j.waiting = false;
+    j.running = true;
+    j.timer.cancel();
+    j.last_start = Clock::now();
+    ++running;
+    const engine::Mode mode = j.waiting_mode;
+    auto cfg = config;  // the run keeps the configuration it started with, across reloads
+    const std::string name = j.config.name;
+    spdlog::info("{}: {} started", name, mode_name(mode));
+    asio::post(*pool, [this, cfg, name, mode] {
+      engine::RunReport report = execute(*cfg, cfg->jobs.at(name), mode);
+      asio::post(io, [this, name, report = std::move(report)]() mutable { finished(name, std::move(report)); });
+    });
+  }
+
+  // On a worker thread.
+  engine::RunReport execute(const config::Config& cfg, const config::JobConfig& job, engine::Mode mode) {
+    try {
+      auto parts = engine::build_job(cfg, job);
+      engine::SyncEngine eng(job, *store, *parts.source, *parts.target, std::move(parts.mapping));
+      eng.on_progress([this, &job](const std::string& msg) { notify("STATUS=" + job.name + ": " + msg); });
+      engine::RunOptions run_options;
+      run_options.mode = mode;
+      run_options.stop_requested = [this] { return stop_flag.load(); };
+      return eng.run(run_options);
+    } catch (const std::exception& e) {
+      // A state that cannot be read (StateError) or a connector that cannot be built.
+      engine::RunReport report;
+      report.job = job.name;
+      report.mode = mode;
+      report.outcome = engine::RunOutcome::kFailed;
+      report.error = e.what();
+      return report;
+    }
+  }
+
+  void finished(const std::string& name, engine::RunReport report) {
+    --running;
+    const auto& c = report.counts;
+    const auto level = report.outcome == engine::RunOutcome::kOk ? spdlog::level::info : spdlog::level::warn;
+    spdlog::log(level,
+                "{}: {} {} in {} ms — created {} updated {} detached {} unchanged {} rejected {} retry {} unknown {}"
+                "{}{}{}{}",
+                name, mode_name(report.mode), engine::to_string(report.outcome), report.duration.count(), c.created,
+                c.updated, c.detached, c.unchanged, c.rejected, c.retry, c.unknown,
+                report.error.empty() ? "" : ": ", report.error, report.pull_note.empty() ? "" : " — ",
+                report.pull_note);
+    auto it = jobs.find(name);
+    if (it != jobs.end()) {
+      Job& j = *it->second;
+      j.running = false;
+      if (j.removed) {
+        jobs.erase(it);
+      } else {
+        // Another process holding the job's lock is not the job failing.
+        if (report.outcome == engine::RunOutcome::kFailed && !report.busy && !report.stopped) ++j.failures;
+        else if (report.outcome != engine::RunOutcome::kFailed) j.failures = 0;
+        if (j.queued && !stopping) {
+          const auto mode = *j.queued;
+          j.queued.reset();
+          enqueue(name, mode);
+        } else {
+          arm(j, j.last_start);
+        }
+      }
+    }
+    if (stopping && running == 0) {
+      shutdown_timer.cancel();
+      spdlog::info("every run has stopped; exiting");
+      io.stop();
+      return;
+    }
+    dispatch();
+  }
+
+  void update_status() {
+    if (stopping) return;
+    std::string text;
+    for (const auto& [name, j] : jobs) {
+      if (j->running) text += (text.empty() ? "running: " : ", ") + name;
+    }
+    if (text.empty()) text = "idle";
+    if (!ready.empty()) text += "; waiting: " + std::to_string(ready.size());
+    notify("STATUS=" + text);
+  }
+
+  void wait_signals() {
+    signals.async_wait([this](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        reload();
+      } else {
+        begin_shutdown(sig);
+      }
+      wait_signals();
+    });
+  }
+
+  void begin_shutdown(int sig) {
+    if (stopping) return;
+    stopping = true;
+    stop_flag = true;
+    notify("STOPPING=1");
+    notify("STATUS=stopping");
+    ready.clear();
+    for (auto& [name, j] : jobs) {
+      j->timer.cancel();
+      j->waiting = false;
+    }
+    spdlog::info("{}: stopping; {} run(s) in progress finish their batch in flight", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                 running);
+    if (running == 0) {
+      io.stop();
+      return;
+    }
+    shutdown_timer.expires_after(config->daemon.shutdown_timeout);
+    shutdown_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      // A run stuck in a request: exit without it. What it had not committed is
+      // diffed again next time (the state is LMDB: a half-run is not a torn one).
+      spdlog::error("{} run(s) still in progress after the shutdown timeout; exiting without them", running);
+      spdlog::default_logger()->flush();
+      std::_Exit(1);
+    });
+  }
+
+  void reload() {
+    notify("RELOADING=1");
+    spdlog::info("SIGHUP: reloading {}", options.config_path);
+    std::shared_ptr<const config::Config> next;
+    try {
+      next = std::make_shared<const config::Config>(load_checked(options.config_path));
+    } catch (const config::ConfigError& e) {
+      for (const auto& msg : e.errors()) spdlog::error("reload: {}", msg);
+      spdlog::error("reload failed with {} error(s); still running the previous configuration", e.errors().size());
+      notify("READY=1");
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("reload failed: {}; still running the previous configuration", e.what());
+      notify("READY=1");
+      return;
+    }
+    if (next->state_dir != config->state_dir) {
+      spdlog::warn("reload: state_dir changed to {}; that takes effect at the next restart", next->state_dir);
+    }
+    if (next->daemon.max_concurrent_jobs != config->daemon.max_concurrent_jobs) {
+      spdlog::warn("reload: max_concurrent_jobs changes at the next restart (the worker pool is sized at start)");
+    }
+    const auto previous = config;
+    config = next;
+    for (auto it = jobs.begin(); it != jobs.end();) {
+      if (next->jobs.count(it->first)) {
+        ++it;
+        continue;
+      }
+      spdlog::info("reload: job '{}' removed", it->first);
+      Job& j = *it->second;
+      j.timer.cancel();
+      std::erase(ready, it->first);
+      if (j.running) {
+        j.removed = true;  // erased when its run ends
+        ++it;
+      } else {
+        it = jobs.erase(it);
+      }
+    }
+    for (const auto& [name, jc] : next->jobs) {
+      auto it = jobs.find(name);
+      if (it == jobs.end()) {
+        spdlog::info("reload: job '{}' added", name);
+        add_job(jc, true);
+        continue;
+      }
+      Job& j = *it->second;
+      j.config = jc;
+      j.removed = false;
+      if (!j.running && !j.waiting) arm(j, Clock::now());
+    }
+    spdlog::info("reloaded {}: {} job(s)", options.config_path, jobs.size());
+    notify("READY=1");
+    dispatch();
+  }
+
+  void pet_watchdog(std::chrono::microseconds every) {
+    notify("WATCHDOG=1");
+    watchdog.expires_after(every);
+    watchdog.async_wait([this, every](const boost::system::error_code& ec) {
+      if (!ec) pet_watchdog(every);
+    });
+  }
+};
+
+Service::Service(ServiceOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  if (!impl_->options.notifier) throw std::invalid_argument("Service needs a notifier");
+}
+
+Service::~Service() {
+  if (impl_->pool) impl_->pool->join();
+}
+
+void Service::start() {
+  Impl& s = *impl_;
+  s.config = std::make_shared<const config::Config>(load_checked(s.options.config_path));
+  auto store = state::StateStore::open(s.config->state_dir);
+  if (!store) throw std::runtime_error(store.error().message);
+  s.store = std::move(store).value();
+  s.max_running = s.config->daemon.max_concurrent_jobs;
+  s.pool = std::make_unique<asio::thread_pool>(s.max_running);
+}
+
+int Service::run() {
+  Impl& s = *impl_;
+  s.wait_signals();
+  for (const auto& [name, jc] : s.config->jobs) {
+    spdlog::info("{}: schedule {}{}", name, jc.schedule.text.empty() ? "manual" : jc.schedule.text,
+                 jc.run_at_start ? "; runs now" : "");
+  }
+  for (const auto& [name, jc] : s.config->jobs) s.add_job(jc, true);
+  if (auto interval = s.options.notifier->watchdog_interval()) {
+    // Twice per interval, from the event loop: a stuck loop misses it and systemd restarts us.
+    s.pet_watchdog(*interval / 2);
+  }
+  spdlog::info("dirsync daemon ready: {} job(s), at most {} at once", s.jobs.size(), s.max_running);
+  s.notify("READY=1");
+  s.dispatch();
+  s.io.run();
+  s.pool->join();
+  return s.exit_code;
+}
+
+}  // namespace dirsync::daemon

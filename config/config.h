@@ -262,6 +262,15 @@ struct DaemonSettings {
   std::chrono::milliseconds shutdown_timeout{60'000};     // SIGTERM: wait this long for in-flight runs
   std::chrono::milliseconds failure_backoff{60'000};      // after a failed run: first retry delay
   std::chrono::milliseconds failure_backoff_max{3'600'000};  // doubles up to this
+  // Prometheus /metrics and /healthz, "127.0.0.1:9187" or "[::1]:9187" (loopback
+  // only; port 0 picks a free port, logged); empty: off.
+  std::string metrics_listen;
+  // One JSON line per change a target answered; empty: off. Relative paths are
+  // taken against the config file's directory (default: <state_dir>/audit.jsonl).
+  std::string audit_log;
+  std::uint64_t audit_max_bytes = 64ull << 20;          // rotate when the file would grow past this
+  std::chrono::milliseconds audit_max_age{86'400'000};  // ... or when it is older than this
+  std::size_t audit_keep = 10;                          // rotated files kept (audit.jsonl.1 ...)
 };
 
 struct MappingConfig {

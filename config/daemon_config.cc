@@ -25,6 +25,13 @@ const std::vector<KeyDoc>& daemon_keys() {
       {"failure_backoff", "duration", "1m", false,
        "After a failed run, the job's next try comes this much later, doubling per failure in a row"},
       {"failure_backoff_max", "duration", "1h", false, "Cap on that delay"},
+      {"metrics", "loopback host:port, or off", "off", false,
+       "Serve Prometheus /metrics and /healthz here, e.g. 127.0.0.1:9187 (loopback only; port 0: a free one, logged)"},
+      {"audit_log", "path, or off", "<state_dir>/audit.jsonl", false,
+       "One JSON line per change a target answered (no payload values); relative to the config file's directory"},
+      {"audit_max_size", "integer (MiB)", "64", false, "Rotate the audit log before it grows past this, 1..65536"},
+      {"audit_max_age", "duration", "24h", false, "Rotate the audit log when its file is older than this"},
+      {"audit_keep", "integer", "10", false, "Rotated audit files kept (audit.jsonl.1 is the newest), 1..1000"},
   };
   return keys;
 }
@@ -134,6 +141,42 @@ std::optional<DaemonSettings> read_daemon(Section& top, const Node& value) {
   }
   if (auto v = sec.find("failure_backoff_max")) {
     if (auto t = read_duration(sec, "failure_backoff_max", *v)) d.failure_backoff_max = *t;
+  }
+  if (auto v = sec.find("metrics")) {
+    auto text = read_string(sec, "metrics", *v);
+    if (text && *text != "off") {
+      // host:port with a loopback host: metrics say what the jobs do, not for the network.
+      const auto colon = text->rfind(':');
+      const std::string host = colon == std::string::npos ? "" : text->substr(0, colon);
+      const std::string port = colon == std::string::npos ? "" : text->substr(colon + 1);
+      const bool loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
+      const auto p = parse_int(port);
+      if (!loopback || !p || *p < 0 || *p > 65535) {
+        report_bad_value(sec, "metrics", *v, "expected a loopback address and port such as 127.0.0.1:9187, or off");
+      } else {
+        d.metrics_listen = *text;
+      }
+    }
+  }
+  if (auto v = sec.find("audit_log")) {
+    if (v->IsScalar() && v->Scalar() == "off") {
+      d.audit_log = "off";
+    } else if (auto p = read_path(sec, "audit_log", *v)) {
+      d.audit_log = *p;
+    }
+  }
+  if (auto v = sec.find("audit_max_size")) {
+    if (auto n = read_int(sec, "audit_max_size", *v, 1, 65536, "expected a size in MiB from 1 to 65536")) {
+      d.audit_max_bytes = static_cast<std::uint64_t>(*n) << 20;
+    }
+  }
+  if (auto v = sec.find("audit_max_age")) {
+    if (auto t = read_duration(sec, "audit_max_age", *v)) d.audit_max_age = *t;
+  }
+  if (auto v = sec.find("audit_keep")) {
+    if (auto n = read_int(sec, "audit_keep", *v, 1, 1000, "expected an integer from 1 to 1000")) {
+      d.audit_keep = static_cast<std::size_t>(*n);
+    }
   }
   if (d.failure_backoff > d.failure_backoff_max) {
     ctx.diag.error(sec.key_mark("failure_backoff").value_or(value.Mark()),

@@ -398,6 +398,9 @@ Config parse_document(Context& ctx, const Node& root) {
   if (auto v = top.find("daemon")) {
     if (auto d = read_daemon(top, *v)) cfg.daemon = *d;
   }
+  // The audit log is on unless turned off, next to the state by default.
+  if (cfg.daemon.audit_log == "off") cfg.daemon.audit_log.clear();
+  else if (cfg.daemon.audit_log.empty() && !cfg.state_dir.empty()) cfg.daemon.audit_log = cfg.state_dir + "/audit.jsonl";
   const auto sources = read_named(top, "sources", "source", [&](const std::string& name, const Node& n, YAML::Mark m) {
     if (auto s = parse_source(ctx, name, n, m)) cfg.sources.emplace(name, std::move(*s));
   });

@@ -100,9 +100,16 @@ class SyncEngine::Batcher {
       return;
     }
     std::vector<state::SnapshotWrite> writes;
+    // What the audit hook is told once the batch is settled (payloads move into the snapshot below).
+    std::vector<PushedChange> pushed;
+    if (engine_.outcome_) pushed.reserve(batch.size());
     for (std::size_t i = 0; i < batch.size(); ++i) {
       Change& change = batch[i];
       const core::Outcome& outcome = outcomes[i];
+      if (engine_.outcome_) {
+        pushed.push_back({change.key, change.op, change.changed_fields, outcome.kind, outcome.message,
+                          outcome.target_id.empty() ? change.target_id : outcome.target_id});
+      }
       switch (outcome.kind) {
         case OutcomeKind::kApplied: {
           if (!outcome.message.empty()) {
@@ -157,6 +164,7 @@ class SyncEngine::Batcher {
     }
     for (Op op : pending_applied_) count_applied(op);
     pending_applied_.clear();
+    for (const auto& p : pushed) engine_.outcome_(p);
     if (engine_.progress_) {
       engine_.progress_("pushed " + std::to_string(batch.size()) + " " + core::to_string(batch.front().op) +
                         (batch.size() == 1 ? "" : "s") + " (created " + std::to_string(report_.counts.created) +

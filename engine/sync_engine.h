@@ -122,6 +122,18 @@ struct RunReport {
   std::uint64_t run_id = 0;
 };
 
+// One change a target answered, for the audit log: never payload values.
+struct PushedChange {
+  std::string key;
+  core::Op op = core::Op::kCreate;
+  std::vector<std::string> changed_fields;  // updates
+  core::OutcomeKind outcome = core::OutcomeKind::kApplied;
+  std::string message;    // the target's words, if any
+  std::string target_id;  // the target's id for the user, when known
+};
+// Called on the run's thread after each batch is settled (applied ones committed).
+using OutcomeFn = std::function<void(const PushedChange&)>;
+
 // Progress notices for logs (and the daemon's STATUS=): free text, no secrets.
 using ProgressFn = std::function<void(const std::string&)>;
 
@@ -130,6 +142,7 @@ class SyncEngine {
   SyncEngine(const config::JobConfig& job, state::StateStore& store, core::Source& source, core::Target& target,
              core::Mapping mapping);
   void on_progress(ProgressFn fn) { progress_ = std::move(fn); }
+  void on_outcome(OutcomeFn fn) { outcome_ = std::move(fn); }
 
   // Runs the job once. Never throws for runtime failures: they are in the report.
   RunReport run(const RunOptions& options);
@@ -149,6 +162,7 @@ class SyncEngine {
   core::Target& target_;
   core::Mapping mapping_;
   ProgressFn progress_;
+  OutcomeFn outcome_;
   std::function<bool()> stop_requested_;  // of the run in progress
 };
 

@@ -96,3 +96,30 @@ TEST(DaemonConfig, RejectsUnknownDaemonKeys) {
 
 }  // namespace
 }  // namespace dirsync::config
+
+namespace dirsync::config {
+namespace {
+
+TEST(DaemonConfig, KeepsTheAuditLogNextToTheStateUnlessTurnedOff) {
+  EXPECT_EQ(load_string(with_schedule("manual"), "dirsync.yaml").daemon.audit_log, "/var/lib/dirsync/audit.jsonl");
+  EXPECT_EQ(load_string(with_schedule("manual") + "daemon: {audit_log: off}\n", "dirsync.yaml").daemon.audit_log, "");
+  const auto cfg = load_string(with_schedule("manual") + "daemon: {audit_log: /var/log/dirsync/audit.jsonl, "
+                                                          "audit_max_size: 8, audit_keep: 3, audit_max_age: 1h}\n",
+                               "dirsync.yaml");
+  EXPECT_EQ(cfg.daemon.audit_log, "/var/log/dirsync/audit.jsonl");
+  EXPECT_EQ(cfg.daemon.audit_max_bytes, 8u << 20);
+  EXPECT_EQ(cfg.daemon.audit_keep, 3u);
+  EXPECT_EQ(cfg.daemon.audit_max_age, std::chrono::hours(1));
+}
+
+TEST(DaemonConfig, ServesMetricsOnlyOnLoopback) {
+  EXPECT_EQ(load_string(with_schedule("manual") + "daemon: {metrics: '127.0.0.1:9187'}\n", "dirsync.yaml")
+                .daemon.metrics_listen,
+            "127.0.0.1:9187");
+  EXPECT_EQ(load_string(with_schedule("manual"), "dirsync.yaml").daemon.metrics_listen, "") << "off by default";
+  EXPECT_THAT(errors_of(with_schedule("manual") + "daemon: {metrics: '0.0.0.0:9187'}\n"),
+              ElementsAre(HasSubstr("expected a loopback address and port such as 127.0.0.1:9187, or off")));
+}
+
+}  // namespace
+}  // namespace dirsync::config

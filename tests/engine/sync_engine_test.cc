@@ -821,3 +821,26 @@ TEST_F(SyncEngineTest, AStopRequestEndsTheRunAfterTheBatchInFlight) {
 
 }  // namespace
 }  // namespace dirsync::engine
+
+namespace dirsync::engine {
+namespace {
+
+TEST_F(SyncEngineTest, TellsTheOutcomeHookAboutEveryAnsweredChangeWithoutPayloads) {
+  source_.set_records(users(3));
+  target_.outcome_for["u2"] = Outcome::rejected("email taken");
+  std::vector<PushedChange> seen;
+  core::Mapping mapping({{"name", core::Template::parse("{name}"), core::FieldType::kString}});
+  SyncEngine engine(job_, *store_, source_, target_, mapping);
+  engine.on_outcome([&](const PushedChange& p) { seen.push_back(p); });
+  engine.run({});
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].key, "u1");
+  EXPECT_EQ(seen[0].outcome, core::OutcomeKind::kApplied);
+  EXPECT_EQ(seen[0].target_id, "100");
+  EXPECT_EQ(seen[1].key, "u2");
+  EXPECT_EQ(seen[1].outcome, core::OutcomeKind::kRejected);
+  EXPECT_EQ(seen[1].message, "email taken");
+}
+
+}  // namespace
+}  // namespace dirsync::engine

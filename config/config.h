@@ -265,6 +265,12 @@ struct DaemonSettings {
   // Prometheus /metrics and /healthz, "127.0.0.1:9187" or "[::1]:9187" (loopback
   // only; port 0 picks a free port, logged); empty: off.
   std::string metrics_listen;
+  // The control socket (daemon/control.h); empty: /run/dirsync/control.sock when
+  // /run/dirsync exists, else <state_dir>/control.sock.
+  std::string control_socket;
+  // Members of this group may use the control socket (its group; the daemon's
+  // user must belong to it); empty: only root and the daemon's own user.
+  std::string control_group;
   // One JSON line per change a target answered; empty: off. Relative paths are
   // taken against the config file's directory (default: <state_dir>/audit.jsonl).
   std::string audit_log;

@@ -25,6 +25,10 @@ const std::vector<KeyDoc>& daemon_keys() {
       {"failure_backoff", "duration", "1m", false,
        "After a failed run, the job's next try comes this much later, doubling per failure in a row"},
       {"failure_backoff_max", "duration", "1h", false, "Cap on that delay"},
+      {"control_socket", "path", "/run/dirsync/control.sock, else <state_dir>/control.sock", false,
+       "Where sync/resync/plan/status reach the running daemon (mode 0660)"},
+      {"control_group", "group name", "(none)", false,
+       "Members may use the control socket (e.g. dirsync-operators); the daemon's user must be a member too"},
       {"metrics", "loopback host:port, or off", "off", false,
        "Serve Prometheus /metrics and /healthz here, e.g. 127.0.0.1:9187 (loopback only; port 0: a free one, logged)"},
       {"audit_log", "path, or off", "<state_dir>/audit.jsonl", false,
@@ -157,6 +161,12 @@ std::optional<DaemonSettings> read_daemon(Section& top, const Node& value) {
         d.metrics_listen = *text;
       }
     }
+  }
+  if (auto v = sec.find("control_socket")) {
+    if (auto p = read_path(sec, "control_socket", *v)) d.control_socket = *p;
+  }
+  if (auto v = sec.find("control_group")) {
+    if (auto g = read_string(sec, "control_group", *v)) d.control_group = *g;
   }
   if (auto v = sec.find("audit_log")) {
     if (v->IsScalar() && v->Scalar() == "off") {

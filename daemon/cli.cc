@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "core/version.h"
+#include "daemon/control.h"
 #include "daemon/notify.h"
 #include "daemon/service.h"
 #include "engine/registry.h"
@@ -61,16 +62,6 @@ std::unique_ptr<state::StateStore> open_state(const config::Config& cfg) {
     return nullptr;
   }
   return std::move(store).value();
-}
-
-int exit_code(const engine::RunReport& r) {
-  switch (r.outcome) {
-    case engine::RunOutcome::kOk: return kExitOk;
-    case engine::RunOutcome::kPartial:
-    case engine::RunOutcome::kBlocked: return kExitProblems;
-    case engine::RunOutcome::kFailed: break;
-  }
-  return r.busy ? kExitBusy : kExitFailed;
 }
 
 const config::JobConfig* find_job(const config::Config& cfg, const std::string& name) {
@@ -124,6 +115,50 @@ int cmd_check_config(const Globals& g) {
   return kExitOk;
 }
 
+// Worst of two exit codes: busy/failed over problems over ok.
+int worse(int a, int b) {
+  if (a == kExitFailed || a == kExitBusy) return a;
+  if (b == kExitFailed || b == kExitBusy) return b;
+  return a == kExitProblems || b == kExitProblems ? kExitProblems : std::max(a, b);
+}
+
+// Asks a running daemon to do `request` (daemon/control.h) and prints its
+// answer; nullopt when no daemon listens, so the command runs in-process.
+std::optional<int> via_daemon(const config::Config& cfg, const nlohmann::json& request, bool json,
+                              nlohmann::json* json_out) {
+  const auto call = daemon::call_daemon(
+      daemon::control_socket_path(cfg), request, [](const std::string& p) { spdlog::info("daemon: {}", p); },
+      [&](const nlohmann::json& answer) {
+        if (answer.contains("error")) {
+          std::cerr << "dirsync: the daemon says: " << answer["error"].get<std::string>() << "\n";
+        } else if (json) {
+          json_out->push_back(answer["report"]);
+        } else {
+          std::cout << answer["text"].get<std::string>();
+        }
+      });
+  switch (call.result) {
+    case daemon::ControlCall::Result::kNoDaemon: return std::nullopt;
+    case daemon::ControlCall::Result::kRefused:
+      std::cerr << "dirsync: " << call.message << "\n";
+      return kExitConfig;
+    case daemon::ControlCall::Result::kDone: return call.exit_code;
+  }
+  return std::nullopt;
+}
+
+// In-process runs must not create state files another user (the service's)
+// cannot open, nor fail deep inside LMDB on a directory they cannot read.
+bool state_is_ours(const config::Config& cfg) {
+  struct stat st {};
+  if (::stat(cfg.state_dir.c_str(), &st) != 0 || st.st_uid == ::geteuid()) return true;
+  std::cerr << "dirsync: state_dir " << cfg.state_dir << " belongs to uid " << st.st_uid
+            << " and no daemon answers on " << daemon::control_socket_path(cfg)
+            << ": run this command as that user (e.g. sudo -u dirsync dirsync ...), or start the daemon "
+               "(systemctl start dirsync) and try again\n";
+  return false;
+}
+
 int cmd_run(const Globals& g, const std::vector<std::string>& jobs, bool all, engine::RunOptions options, bool json,
             bool plan_view) {
   auto cfg = load(g);
@@ -142,10 +177,36 @@ int cmd_run(const Globals& g, const std::vector<std::string>& jobs, bool all, en
       selected.push_back(job);
     }
   }
+  // A running daemon runs the jobs in its own queue (and its own user); this
+  // process only relays. Without one, the jobs run here.
+  nlohmann::json out = nlohmann::json::array();
+  {
+    int worst = kExitOk;
+    bool daemon_answered = false;
+    for (const auto* job : selected) {
+      nlohmann::json request = {{"job", job->name}};
+      if (options.dry_run) {
+        request["command"] = "plan";
+        request["resync"] = options.mode == engine::Mode::kResync;
+        request["explain"] = options.explain_key;
+      } else {
+        request["command"] = options.mode == engine::Mode::kResync ? "resync" : "sync";
+      }
+      auto code = via_daemon(*cfg, request, json, &out);
+      if (!code) break;  // no daemon: everything runs in-process below
+      daemon_answered = true;
+      worst = worse(worst, *code);
+      if (*code == kExitConfig) break;
+    }
+    if (daemon_answered) {
+      if (json) std::cout << (out.size() == 1 ? out[0] : out).dump(2) << "\n";
+      return worst;
+    }
+  }
+  if (!state_is_ours(*cfg)) return kExitConfig;
   auto store = open_state(*cfg);
   if (!store) return kExitFailed;
   int worst = kExitOk;
-  nlohmann::json out = nlohmann::json::array();
   for (const auto* job : selected) {
     auto report = run_job(*cfg, *job, *store, options);
     if (!options.explain_key.empty()) {
@@ -180,6 +241,15 @@ int cmd_status(const Globals& g, const std::string& only, bool json) {
   auto cfg = load(g);
   if (!cfg) return kExitConfig;
   if (!only.empty() && !find_job(*cfg, only)) return kExitConfig;
+  {
+    // A running daemon knows more (state, next run): ask it first.
+    nlohmann::json answer = nlohmann::json::array();
+    if (auto code = via_daemon(*cfg, {{"command", "status"}, {"job", only}}, json, &answer)) {
+      if (json && !answer.empty()) std::cout << answer[0].dump(2) << "\n";
+      return *code;
+    }
+  }
+  if (!state_is_ours(*cfg)) return kExitConfig;
   struct stat st{};
   const bool has_state = ::stat(cfg->state_dir.c_str(), &st) == 0;
   // status never creates the state directory: it only reports.

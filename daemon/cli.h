@@ -6,13 +6,9 @@
 //   3  the job is already running in another process
 //   4  the run finished with problems: rejected, retried or unknown records, bad
 //      source rows, an incomplete pull, or detaches blocked by max_detach
-namespace dirsync::cli {
+#include "daemon/exit_codes.h"
 
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;
-inline constexpr int kExitConfig = 2;
-inline constexpr int kExitBusy = 3;
-inline constexpr int kExitProblems = 4;
+namespace dirsync::cli {
 
 int run(int argc, char** argv);
 

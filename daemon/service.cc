@@ -1,5 +1,6 @@
 #include "daemon/service.h"
 
+#include <grp.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -19,7 +20,10 @@
 #include <spdlog/spdlog.h>
 
 #include "config/config.h"
+#include "daemon/control.h"
+#include "daemon/exit_codes.h"
 #include "engine/registry.h"
+#include "engine/report_format.h"
 #include "engine/sync_engine.h"
 #include "state/state_store.h"
 
@@ -62,6 +66,10 @@ struct Service::Impl {
     engine::Mode waiting_mode = engine::Mode::kSync;
     unsigned failures = 0;
     Clock::time_point last_start{};
+    std::optional<Clock::time_point> next;  // armed timer
+    std::optional<engine::RunReport> last;  // the last run's report (no plan)
+    // Control clients waiting for this job's next run, and for the run in progress.
+    std::vector<std::shared_ptr<ControlSession>> waiters_next, waiters_running;
   };
 
   explicit Impl(ServiceOptions o)
@@ -88,6 +96,7 @@ struct Service::Impl {
   bool stopping = false;
   std::atomic<bool> stop_flag{false};  // read by runs on the workers
   int exit_code = 0;
+  std::unique_ptr<ControlServer> control;
 
   void notify(const std::string& state) { options.notifier->notify(state); }
 
@@ -121,6 +130,7 @@ struct Service::Impl {
   // backing off after failures.
   void arm(Job& j, Clock::time_point from) {
     j.timer.cancel();
+    j.next.reset();
     if (stopping || j.removed) return;
     auto next = next_start(j, from);
     if (j.failures > 0) {
@@ -135,6 +145,7 @@ struct Service::Impl {
                    local_time(retry));
     }
     if (!next) return;
+    j.next = next;
     spdlog::debug("{}: next run at {}", j.config.name, local_time(*next));
     j.timer.expires_at(*next);
     const std::string name = j.config.name;
@@ -177,6 +188,9 @@ struct Service::Impl {
     j.waiting = false;
     j.running = true;
     j.timer.cancel();
+    j.next.reset();
+    j.waiters_running = std::move(j.waiters_next);
+    j.waiters_next.clear();
     j.last_start = Clock::now();
     ++running;
     const engine::Mode mode = j.waiting_mode;
@@ -194,7 +208,10 @@ struct Service::Impl {
     try {
       auto parts = engine::build_job(cfg, job);
       engine::SyncEngine eng(job, *store, *parts.source, *parts.target, std::move(parts.mapping));
-      eng.on_progress([this, &job](const std::string& msg) { notify("STATUS=" + job.name + ": " + msg); });
+      eng.on_progress([this, &job](const std::string& msg) {
+        notify("STATUS=" + job.name + ": " + msg);
+        asio::post(io, [this, name = job.name, msg] { relay_progress(name, msg); });
+      });
       engine::RunOptions run_options;
       run_options.mode = mode;
       run_options.stop_requested = [this] { return stop_flag.load(); };
@@ -225,6 +242,12 @@ struct Service::Impl {
     if (it != jobs.end()) {
       Job& j = *it->second;
       j.running = false;
+      const nlohmann::json final_line = {{"exit_code", cli::exit_code(report)},
+                                         {"text", engine::format_summary(report)},
+                                         {"report", engine::report_to_json(report, false)}};
+      for (auto& w : j.waiters_running) w->finish(final_line);
+      j.waiters_running.clear();
+      j.last = report;
       if (j.removed) {
         jobs.erase(it);
       } else {
@@ -282,7 +305,10 @@ struct Service::Impl {
     for (auto& [name, j] : jobs) {
       j->timer.cancel();
       j->waiting = false;
+      for (auto& w : j->waiters_next) w->finish({{"exit_code", cli::kExitFailed}, {"error", "the daemon is stopping"}});
+      j->waiters_next.clear();
     }
+    if (control) control->stop();
     spdlog::info("{}: stopping; {} run(s) in progress finish their batch in flight", sig == SIGINT ? "SIGINT" : "SIGTERM",
                  running);
     if (running == 0) {
@@ -357,6 +383,116 @@ struct Service::Impl {
     dispatch();
   }
 
+  void relay_progress(const std::string& name, const std::string& msg) {
+    auto it = jobs.find(name);
+    if (it == jobs.end()) return;
+    for (auto& w : it->second->waiters_running) w->send({{"progress", name + ": " + msg}});
+  }
+
+  // A request from the control socket, on the loop thread.
+  void handle_control(const nlohmann::json& request, const std::shared_ptr<ControlSession>& session) {
+    const std::string command = request.value("command", "");
+    const std::string job = request.value("job", "");
+    spdlog::info("control: uid {} asks for {}{}{}", session->peer_uid(), command, job.empty() ? "" : " ", job);
+    if (command == "status") {
+      session->finish(status_answer(job));
+      return;
+    }
+    if (command != "sync" && command != "resync" && command != "plan") {
+      session->finish({{"exit_code", cli::kExitConfig}, {"error", "unknown command '" + command + "'"}});
+      return;
+    }
+    auto it = jobs.find(job);
+    if (it == jobs.end() || it->second->removed) {
+      session->finish({{"exit_code", cli::kExitConfig}, {"error", "the daemon has no job '" + job + "'"}});
+      return;
+    }
+    if (stopping) {
+      session->finish({{"exit_code", cli::kExitFailed}, {"error", "the daemon is stopping"}});
+      return;
+    }
+    if (command == "plan") {
+      plan(job, request.value("resync", false), request.value("explain", ""), session);
+      return;
+    }
+    Job& j = *it->second;
+    const auto mode = command == "resync" ? engine::Mode::kResync : engine::Mode::kSync;
+    // The client gets the report of the run that includes its request: the
+    // next one to start (queued behind a run in progress, not lost).
+    j.waiters_next.push_back(session);
+    if (j.running) {
+      session->send({{"progress", job + ": running; your " + command + " is queued behind the run in progress"}});
+    }
+    enqueue(job, mode);
+  }
+
+  // A dry run on a worker (no job lock: a plan reads, and may overlap a run).
+  void plan(const std::string& name, bool resync, const std::string& explain,
+            const std::shared_ptr<ControlSession>& session) {
+    auto cfg = config;
+    asio::post(*pool, [this, cfg, name, resync, explain, session] {
+      engine::RunReport report;
+      try {
+        const auto& jc = cfg->jobs.at(name);
+        auto parts = engine::build_job(*cfg, jc);
+        engine::SyncEngine eng(jc, *store, *parts.source, *parts.target, std::move(parts.mapping));
+        engine::RunOptions o;
+        o.mode = resync ? engine::Mode::kResync : engine::Mode::kSync;
+        o.dry_run = true;
+        o.explain_key = explain;
+        report = eng.run(o);
+      } catch (const std::exception& e) {
+        report.job = name;
+        report.outcome = engine::RunOutcome::kFailed;
+        report.error = e.what();
+      }
+      nlohmann::json line = {{"exit_code", cli::exit_code(report)}};
+      if (!explain.empty()) {
+        line["text"] = engine::format_explanation(report);
+        line["report"] = engine::explanation_to_json(report);
+      } else {
+        line["text"] = engine::format_plan(report);
+        line["report"] = engine::report_to_json(report, true);
+      }
+      asio::post(io, [session, line = std::move(line)] { session->finish(line); });
+    });
+  }
+
+  nlohmann::json status_answer(const std::string& only) {
+    nlohmann::json list = nlohmann::json::array();
+    std::string text;
+    for (const auto& [name, j] : jobs) {
+      if (!only.empty() && name != only) continue;
+      const std::string state = j->running ? "running" : j->waiting ? "waiting" : "idle";
+      nlohmann::json e = {{"job", name},
+                          {"schedule", j->config.schedule.text.empty() ? "manual" : j->config.schedule.text},
+                          {"state", state},
+                          {"consecutive_failures", j->failures},
+                          {"snapshot_size", store->snapshot_size(name)}};
+      text += "job " + name + ": " + state + "; schedule " + e["schedule"].get<std::string>();
+      if (j->next) {
+        e["next_run"] = local_time(*j->next);
+        text += "; next run " + local_time(*j->next);
+      }
+      text += "\n  snapshot: " + std::to_string(e["snapshot_size"].get<std::size_t>()) + " users\n";
+      if (j->failures) text += "  failed runs in a row: " + std::to_string(j->failures) + "\n";
+      if (j->last) {
+        e["last_run"] = engine::report_to_json(*j->last, false);
+        const auto& c = j->last->counts;
+        text += "  last run: " + std::string(engine::to_string(j->last->outcome)) + " — created " +
+                std::to_string(c.created) + ", updated " + std::to_string(c.updated) + ", detached " +
+                std::to_string(c.detached) + ", rejected " + std::to_string(c.rejected) + ", retry " +
+                std::to_string(c.retry) + ", unknown " + std::to_string(c.unknown) +
+                (j->last->error.empty() ? "" : "\n  error: " + j->last->error) + "\n";
+      }
+      list.push_back(std::move(e));
+    }
+    if (!only.empty() && list.empty()) {
+      return {{"exit_code", cli::kExitConfig}, {"error", "the daemon has no job '" + only + "'"}};
+    }
+    return {{"exit_code", cli::kExitOk}, {"text", text}, {"report", list}};
+  }
+
   void pet_watchdog(std::chrono::microseconds every) {
     notify("WATCHDOG=1");
     watchdog.expires_after(every);
@@ -381,7 +517,20 @@ void Service::start() {
   if (!store) throw std::runtime_error(store.error().message);
   s.store = std::move(store).value();
   s.max_running = s.config->daemon.max_concurrent_jobs;
-  s.pool = std::make_unique<asio::thread_pool>(s.max_running);
+  // One more worker than runs allowed: plans asked through the socket never wait behind runs.
+  s.pool = std::make_unique<asio::thread_pool>(s.max_running + 1);
+  std::optional<gid_t> gid;
+  if (const auto& group = s.config->daemon.control_group; !group.empty()) {
+    const ::group* g = ::getgrnam(group.c_str());
+    if (!g) throw std::runtime_error("daemon.control_group '" + group + "' does not exist");
+    gid = g->gr_gid;
+  }
+  s.control = std::make_unique<ControlServer>(
+      s.io, control_socket_path(*s.config), gid,
+      [&s](const nlohmann::json& request, std::shared_ptr<ControlSession> session) {
+        s.handle_control(request, session);
+      });
+  s.control->start();
 }
 
 int Service::run() {
@@ -396,7 +545,8 @@ int Service::run() {
     // Twice per interval, from the event loop: a stuck loop misses it and systemd restarts us.
     s.pet_watchdog(*interval / 2);
   }
-  spdlog::info("dirsync daemon ready: {} job(s), at most {} at once", s.jobs.size(), s.max_running);
+  spdlog::info("dirsync daemon ready: {} job(s), at most {} at once; control socket {}", s.jobs.size(), s.max_running,
+               s.control->path());
   s.notify("READY=1");
   s.dispatch();
   s.io.run();

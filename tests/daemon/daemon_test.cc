@@ -13,6 +13,7 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -52,7 +53,11 @@ class DaemonTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     write_csv({{"1", "Ada", "Engineering"}, {"2", "Grace", "Navy"}, {"3", "Alan", "Research"}});
-    notify_ = std::make_unique<NotifySocket>((dir_ / "notify.sock").string());
+    // Unix socket paths must stay under 108 bytes: short names in /tmp.
+    static int counter = 0;
+    const std::string id = std::to_string(::getpid()) + "-" + std::to_string(++counter);
+    socket_ = "/tmp/dsctl-" + id + ".sock";
+    notify_ = std::make_unique<NotifySocket>("/tmp/dsntf-" + id + ".sock");
   }
   void TearDown() override {
     daemon_.reset();
@@ -68,8 +73,11 @@ class DaemonTest : public ::testing::Test {
     fs::rename(dir_ / "users.csv.tmp", dir_ / "users.csv");  // a replaced file is read consistently
   }
 
-  // One CSV → file job, `schedule` as YAML, plus `extra` at the end of the file.
-  void write_config(const std::string& schedule, const std::string& extra = "", const std::string& job_extra = "") {
+  // One CSV → file job, `schedule` as YAML, plus `extra` at the end of the file
+  // and `daemon` inside the daemon section (the control socket is always set:
+  // a Unix socket path must stay short).
+  void write_config(const std::string& schedule, const std::string& extra = "", const std::string& job_extra = "",
+                    const std::string& daemon = "") {
     std::ofstream(dir_ / "dirsync.yaml") << "state_dir: state\n"
                                             "sources:\n  hr: {type: csv, path: users.csv, key: id}\n"
                                             "targets:\n  out: {type: file, path: changes.jsonl}\n"
@@ -77,7 +85,8 @@ class DaemonTest : public ::testing::Test {
                                             "    mapping: {name: \"{name}\", dept: \"{dept}\"}\n"
                                             "    schedule: "
                                          << schedule << "\n"
-                                         << job_extra << extra;
+                                         << job_extra << extra << "daemon: {control_socket: " << socket_
+                                         << (daemon.empty() ? "" : ", " + daemon) << "}\n";
   }
 
   void start(std::vector<std::string> env = {}) {
@@ -87,7 +96,13 @@ class DaemonTest : public ::testing::Test {
         (dir_ / "daemon.log").string());
   }
 
+  ProcessResult cli(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--config", (dir_ / "dirsync.yaml").string()});
+    return run_dirsync(args);
+  }
+
   fs::path dir_;
+  std::string socket_;
   std::unique_ptr<NotifySocket> notify_;
   std::unique_ptr<DaemonProcess> daemon_;
 };
@@ -168,7 +183,7 @@ TEST_F(DaemonTest, AReloadAddsAJobAndRunsIt) {
 }
 
 TEST_F(DaemonTest, AFailingJobBacksOffInsteadOfHotLooping) {
-  write_config("{every: 1s}", "daemon: {failure_backoff: 1h, failure_backoff_max: 2h}\n");
+  write_config("{every: 1s}", "", "", "failure_backoff: 1h, failure_backoff_max: 2h");
   fs::remove(dir_ / "users.csv");  // every pull fails
   start();
   ASSERT_TRUE(notify_->wait_for("READY=1")) << daemon_->log();
@@ -239,7 +254,8 @@ TEST_F(DaemonTest, SigtermMidRunStopsAfterTheBatchInFlightWithTheSnapshotConsist
          "        pagination: cursor, cursor_path: /next}\n"
          "targets:\n  out: {type: file, path: changes.jsonl}\n"
          "jobs:\n  api-to-file:\n    source: api\n    target: out\n    mapping: {name: \"{id}\"}\n"
-         "    schedule: manual\n";
+         "    schedule: manual\n"
+         "daemon: {control_socket: " + socket_ + "}\n";
   start();
   ASSERT_TRUE(notify_->wait_for("READY=1")) << daemon_->log();
   ASSERT_TRUE(api.wait_held()) << daemon_->log();  // mid-pull: page 1 read, page 2 in flight
@@ -255,6 +271,87 @@ TEST_F(DaemonTest, SigtermMidRunStopsAfterTheBatchInFlightWithTheSnapshotConsist
   const auto j = nlohmann::json::parse(status.out);
   const auto& job = j.is_array() ? j[0] : j;
   EXPECT_EQ(job["snapshot_size"].get<std::size_t>(), count_lines(dir_ / "changes.jsonl")) << status.out;
+}
+
+
+TEST_F(DaemonTest, CommandsGoThroughTheControlSocketToTheRunningDaemon) {
+  write_config("manual", "", "    run_at_start: false\n");
+  start();
+  ASSERT_TRUE(notify_->wait_for("READY=1")) << daemon_->log();
+  EXPECT_EQ((fs::status(socket_).permissions() & fs::perms::all),
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::group_write)
+      << "the control socket is 0660";
+
+  auto status = cli({"status"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("job hr-to-file: idle; schedule manual"), std::string::npos) << status.out;
+
+  auto plan = cli({"plan", "hr-to-file"});
+  EXPECT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_NE(plan.out.find("+ create 1 "), std::string::npos) << plan.out;
+  EXPECT_FALSE(fs::exists(dir_ / "changes.jsonl")) << "a plan sends nothing";
+
+  auto sync = cli({"sync", "hr-to-file"});
+  EXPECT_EQ(sync.exit_code, 0) << sync.out << sync.err;
+  EXPECT_NE(sync.out.find("created    3"), std::string::npos) << sync.out;
+  EXPECT_EQ(count_lines(dir_ / "changes.jsonl"), 3u);
+  EXPECT_NE(daemon_->log().find("control: uid " + std::to_string(::geteuid()) + " asks for sync hr-to-file"),
+            std::string::npos)
+      << "the run happened inside the daemon: " << daemon_->log();
+
+  auto resync = cli({"resync", "hr-to-file", "--json"});
+  EXPECT_EQ(resync.exit_code, 0) << resync.err;
+  EXPECT_EQ(nlohmann::json::parse(resync.out)["mode"], "resync") << resync.out;
+
+  auto unknown = cli({"status", "nope"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  daemon_->signal(SIGTERM);
+  EXPECT_EQ(daemon_->wait(), 0) << daemon_->log();
+  EXPECT_FALSE(fs::exists(socket_)) << "the socket is removed on exit";
+
+  // No daemon: the same command runs in-process.
+  auto local = cli({"sync", "hr-to-file"});
+  EXPECT_EQ(local.exit_code, 0) << local.err;
+  EXPECT_NE(local.out.find("unchanged  3"), std::string::npos) << local.out;
+}
+
+TEST_F(DaemonTest, AResyncAskedForDuringARunIsQueuedNotLost) {
+  HeldApi api;
+  std::ofstream(dir_ / "dirsync.yaml")
+      << "state_dir: state\n"
+         "sources:\n  api: {type: http_json, url: '" + api.url() + "', records: /data, key: /id,\n"
+         "        pagination: cursor, cursor_path: /next}\n"
+         "targets:\n  out: {type: file, path: changes.jsonl}\n"
+         "jobs:\n  api-to-file:\n    source: api\n    target: out\n    mapping: {name: \"{id}\"}\n"
+         "    schedule: manual\n"
+         "daemon: {control_socket: " + socket_ + "}\n";
+  start();
+  ASSERT_TRUE(notify_->wait_for("READY=1")) << daemon_->log();
+  ASSERT_TRUE(api.wait_held()) << daemon_->log();  // the start-up run is mid-pull
+  ProcessResult resync;
+  std::thread client([&] { resync = cli({"resync", "api-to-file"}); });
+  ASSERT_TRUE(daemon_->wait_for_log([](const std::string& log) {
+    return log.find("asks for resync api-to-file") != std::string::npos;
+  })) << daemon_->log();
+  api.release();
+  client.join();
+  EXPECT_EQ(resync.exit_code, 0) << resync.out << resync.err;
+  EXPECT_NE(resync.err.find("queued behind the run in progress"), std::string::npos) << resync.err;
+  EXPECT_NE(resync.out.find("api-to-file: resync ok"), std::string::npos) << resync.out;
+  EXPECT_EQ(count_of(daemon_->log(), "api-to-file: resync started"), 1u) << daemon_->log();
+  daemon_->signal(SIGTERM);
+  EXPECT_EQ(daemon_->wait(), 0) << daemon_->log();
+}
+
+TEST_F(DaemonTest, WithoutADaemonAForeignStateDirIsRefusedNotTakenOver) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give the state to another user";
+  write_config("manual");
+  fs::create_directories(dir_ / "state");
+  ASSERT_EQ(::chown((dir_ / "state").c_str(), 65534, 65534), 0);
+  auto run = cli({"sync", "hr-to-file"});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("belongs to uid 65534"), std::string::npos) << run.err;
+  EXPECT_TRUE(fs::is_empty(dir_ / "state")) << "no root-owned file was created in it";
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "core/version.h"
+#include "daemon/audit.h"
 #include "daemon/control.h"
 #include "daemon/notify.h"
 #include "daemon/service.h"
@@ -73,14 +74,24 @@ const config::JobConfig* find_job(const config::Config& cfg, const std::string& 
   return nullptr;
 }
 
+// `audit` may be null (dry runs, audit off or unwritable).
 engine::RunReport run_job(const config::Config& cfg, const config::JobConfig& job, state::StateStore& store,
-                          const engine::RunOptions& options) {
+                          const engine::RunOptions& options, daemon::AuditLog* audit) {
   auto parts = engine::build_job(cfg, job);
   spdlog::info("{}: {} {} → {}{}", job.name, options.mode == engine::Mode::kResync ? "resync" : "sync",
                parts.source->describe(), parts.target->describe(), options.dry_run ? " (dry run)" : "");
   engine::SyncEngine eng(job, store, *parts.source, *parts.target, std::move(parts.mapping));
-  eng.on_progress([&](const std::string& msg) { spdlog::debug("{}: {}", job.name, msg); });
+  const std::string run = daemon::AuditLog::iso_time(daemon::AuditLog::Clock::now());
+  auto audit_warn = [](const core::Status& st) {
+    if (!st) spdlog::warn("{}", st.error().message);  // the audit never fails a sync
+  };
+  if (audit) eng.on_outcome([&](const engine::PushedChange& c) { audit_warn(audit->record(job.name, run, c)); });
+  eng.on_progress([&](const std::string& msg) {
+    if (audit) audit_warn(audit->flush());  // after every settled batch
+    spdlog::debug("{}: {}", job.name, msg);
+  });
   auto report = eng.run(options);
+  if (audit) audit_warn(audit->flush());
   spdlog::log(report.outcome == engine::RunOutcome::kOk ? spdlog::level::info : spdlog::level::warn,
               "{}: {} {} — {}created {} updated {} detached {} unchanged {} rejected {} retry {} unknown {} in {} ms{}{}",
               job.name, options.dry_run ? "plan" : "run", engine::to_string(report.outcome),
@@ -206,9 +217,15 @@ int cmd_run(const Globals& g, const std::vector<std::string>& jobs, bool all, en
   if (!state_is_ours(*cfg)) return kExitConfig;
   auto store = open_state(*cfg);
   if (!store) return kExitFailed;
+  daemon::AuditLog audit;
+  daemon::AuditLog* audit_ptr = nullptr;
+  if (const auto& d = cfg->daemon; !options.dry_run && !d.audit_log.empty()) {
+    if (auto st = audit.open(d.audit_log, d.audit_max_bytes, d.audit_max_age, d.audit_keep)) audit_ptr = &audit;
+    else spdlog::warn("{}; running without an audit log", st.error().message);
+  }
   int worst = kExitOk;
   for (const auto* job : selected) {
-    auto report = run_job(*cfg, *job, *store, options);
+    auto report = run_job(*cfg, *job, *store, options, audit_ptr);
     if (!options.explain_key.empty()) {
       // The explanation replaces the plan: one user, not thousands of lines.
       if (json) out.push_back(engine::explanation_to_json(report));

@@ -20,7 +20,9 @@
 #include <spdlog/spdlog.h>
 
 #include "config/config.h"
+#include "daemon/audit.h"
 #include "daemon/control.h"
+#include "daemon/journal.h"
 #include "daemon/exit_codes.h"
 #include "engine/registry.h"
 #include "engine/report_format.h"
@@ -97,6 +99,18 @@ struct Service::Impl {
   std::atomic<bool> stop_flag{false};  // read by runs on the workers
   int exit_code = 0;
   std::unique_ptr<ControlServer> control;
+  AuditLog audit;
+  bool audit_on = false;
+
+  // The audit never fails a run: a line that cannot be written is a warning.
+  void audit_record(const std::string& job, const std::string& run, const engine::PushedChange& c) {
+    if (!audit_on) return;
+    if (auto st = audit.record(job, run, c); !st) spdlog::warn("{}", st.error().message);
+  }
+  void audit_flush() {
+    if (!audit_on) return;
+    if (auto st = audit.flush(); !st) spdlog::warn("{}", st.error().message);
+  }
 
   void notify(const std::string& state) { options.notifier->notify(state); }
 
@@ -205,17 +219,23 @@ struct Service::Impl {
 
   // On a worker thread.
   engine::RunReport execute(const config::Config& cfg, const config::JobConfig& job, engine::Mode mode) {
+    const std::string run = AuditLog::iso_time(AuditLog::Clock::now());
+    LogContext log_context(job.name, run, job.target);  // JOB=, RUN_ID=, TARGET= in the journal
     try {
       auto parts = engine::build_job(cfg, job);
       engine::SyncEngine eng(job, *store, *parts.source, *parts.target, std::move(parts.mapping));
+      eng.on_outcome([this, &job, &run](const engine::PushedChange& c) { audit_record(job.name, run, c); });
       eng.on_progress([this, &job](const std::string& msg) {
+        audit_flush();  // progress follows every settled batch: its audit lines reach the disk
         notify("STATUS=" + job.name + ": " + msg);
         asio::post(io, [this, name = job.name, msg] { relay_progress(name, msg); });
       });
       engine::RunOptions run_options;
       run_options.mode = mode;
       run_options.stop_requested = [this] { return stop_flag.load(); };
-      return eng.run(run_options);
+      auto report = eng.run(run_options);
+      audit_flush();
+      return report;
     } catch (const std::exception& e) {
       // A state that cannot be read (StateError) or a connector that cannot be built.
       engine::RunReport report;
@@ -512,10 +532,17 @@ Service::~Service() {
 
 void Service::start() {
   Impl& s = *impl_;
+  // Under systemd (stderr is the journal stream) log to journald with fields.
+  use_journal_if_wanted(*spdlog::default_logger());
   s.config = std::make_shared<const config::Config>(load_checked(s.options.config_path));
   auto store = state::StateStore::open(s.config->state_dir);
   if (!store) throw std::runtime_error(store.error().message);
   s.store = std::move(store).value();
+  if (const auto& d = s.config->daemon; !d.audit_log.empty()) {
+    auto opened = s.audit.open(d.audit_log, d.audit_max_bytes, d.audit_max_age, d.audit_keep);
+    if (opened) s.audit_on = true;
+    else spdlog::error("{}; running without an audit log", opened.error().message);
+  }
   s.max_running = s.config->daemon.max_concurrent_jobs;
   // One more worker than runs allowed: plans asked through the socket never wait behind runs.
   s.pool = std::make_unique<asio::thread_pool>(s.max_running + 1);

@@ -123,6 +123,13 @@ TEST_F(DaemonTest, RunsAtStartThenOnScheduleAndStopsCleanlyOnSigterm) {
   EXPECT_EQ(daemon_->wait(), 0) << daemon_->log();
   EXPECT_TRUE(notify_->wait_for("STOPPING=1", 1, 5s));
   EXPECT_GE(count_of(daemon_->log(), "hr-to-file: sync ok"), 2u) << daemon_->log();
+
+  // Every answered change is in the audit log, by field name only.
+  const std::string audit = read_file(dir_ / "state/audit.jsonl");
+  EXPECT_EQ(count_of(audit, "\n"), 4u) << audit;
+  EXPECT_NE(audit.find(R"("key":"2","op":"update","changed_fields":["dept"],"outcome":"applied")"), std::string::npos)
+      << audit;
+  EXPECT_EQ(audit.find("Research"), std::string::npos) << "no payload value in the audit log";
 }
 
 TEST_F(DaemonTest, ReportsItsActivityAndPetsTheWatchdog) {

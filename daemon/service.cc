@@ -23,6 +23,7 @@
 #include "daemon/audit.h"
 #include "daemon/control.h"
 #include "daemon/journal.h"
+#include "daemon/metrics.h"
 #include "daemon/exit_codes.h"
 #include "engine/registry.h"
 #include "engine/report_format.h"
@@ -99,6 +100,8 @@ struct Service::Impl {
   std::atomic<bool> stop_flag{false};  // read by runs on the workers
   int exit_code = 0;
   std::unique_ptr<ControlServer> control;
+  Metrics metrics;
+  std::unique_ptr<MetricsServer> metrics_server;  // null: daemon.metrics is off
   AuditLog audit;
   bool audit_on = false;
 
@@ -206,6 +209,7 @@ struct Service::Impl {
     j.waiters_running = std::move(j.waiters_next);
     j.waiters_next.clear();
     j.last_start = Clock::now();
+    metrics.run_started(j.config.name);
     ++running;
     const engine::Mode mode = j.waiting_mode;
     auto cfg = config;  // the run keeps the configuration it started with, across reloads
@@ -269,11 +273,13 @@ struct Service::Impl {
       j.waiters_running.clear();
       j.last = report;
       if (j.removed) {
+        metrics.run_finished(report, j.failures);
         jobs.erase(it);
       } else {
         // Another process holding the job's lock is not the job failing.
         if (report.outcome == engine::RunOutcome::kFailed && !report.busy && !report.stopped) ++j.failures;
         else if (report.outcome != engine::RunOutcome::kFailed) j.failures = 0;
+        metrics.run_finished(report, j.failures);
         if (j.queued && !stopping) {
           const auto mode = *j.queued;
           j.queued.reset();
@@ -329,6 +335,7 @@ struct Service::Impl {
       j->waiters_next.clear();
     }
     if (control) control->stop();
+    if (metrics_server) metrics_server->stop();
     spdlog::info("{}: stopping; {} run(s) in progress finish their batch in flight", sig == SIGINT ? "SIGINT" : "SIGTERM",
                  running);
     if (running == 0) {
@@ -558,6 +565,12 @@ void Service::start() {
         s.handle_control(request, session);
       });
   s.control->start();
+  for (const auto& [name, jc] : s.config->jobs) s.metrics.set_snapshot_users(name, s.store->snapshot_size(name));
+  if (const auto& listen = s.config->daemon.metrics_listen; !listen.empty()) {
+    s.metrics_server = std::make_unique<MetricsServer>(s.io, s.metrics);
+    if (auto st = s.metrics_server->listen(listen); !st) throw std::runtime_error(st.error().message);
+    spdlog::info("metrics: serving /metrics and /healthz on {} (port {})", listen, s.metrics_server->port());
+  }
 }
 
 int Service::run() {

@@ -19,6 +19,7 @@
 
 #include "tests/daemon/daemon_process.h"
 #include "tests/e2e/process.h"
+#include "connectors/http/http_client.h"
 #include "tests/support/loopback_http_server.h"
 
 namespace dirsync::testing {
@@ -359,6 +360,36 @@ TEST_F(DaemonTest, WithoutADaemonAForeignStateDirIsRefusedNotTakenOver) {
   EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
   EXPECT_NE(run.err.find("belongs to uid 65534"), std::string::npos) << run.err;
   EXPECT_TRUE(fs::is_empty(dir_ / "state")) << "no root-owned file was created in it";
+}
+
+
+TEST_F(DaemonTest, ServesPrometheusMetricsOfItsRuns) {
+  write_config("manual", "", "", "metrics: '127.0.0.1:0'");
+  start();
+  ASSERT_TRUE(notify_->wait_for("READY=1")) << daemon_->log();
+  ASSERT_TRUE(daemon_->wait_for_log([](const std::string& log) {
+    return log.find("hr-to-file: sync ok") != std::string::npos;
+  })) << daemon_->log();
+  const std::string log = daemon_->log();
+  const std::string marker = "/healthz on 127.0.0.1:0 (port ";
+  const auto at = log.find(marker);
+  ASSERT_NE(at, std::string::npos) << log;
+  const auto from = at + marker.size();
+  const std::string port = log.substr(from, log.find(')', from) - from);
+  http::HttpClient client(config::HttpSettings{});
+  http::Request scrape;
+  scrape.url = "http://127.0.0.1:" + port + "/metrics";
+  scrape.idempotent = true;
+  const auto res = client.send(scrape);
+  ASSERT_EQ(res.status, 200) << res.error;
+  EXPECT_NE(res.body.find("dirsync_runs_total{job=\"hr-to-file\",outcome=\"ok\"} 1"), std::string::npos) << res.body;
+  EXPECT_NE(res.body.find("dirsync_records_total{job=\"hr-to-file\",op=\"created\"} 3"), std::string::npos)
+      << res.body;
+  EXPECT_NE(res.body.find("dirsync_snapshot_users{job=\"hr-to-file\"} 3"), std::string::npos) << res.body;
+  scrape.url = "http://127.0.0.1:" + port + "/healthz";
+  EXPECT_EQ(client.send(scrape).body, "ok\n");
+  daemon_->signal(SIGTERM);
+  EXPECT_EQ(daemon_->wait(), 0) << daemon_->log();
 }
 
 }  // namespace

@@ -57,6 +57,9 @@ struct RateWindow {
 
 // Shared by every HTTP target.
 struct HttpSettings {
+  // Which connector's requests these are, for metrics: "target perscom-prod",
+  // "source hr-api". Set by the loader from the section's name.
+  std::string label;
   // Requests in flight at once, over that many reused connections. 0: the
   // target's default (1 for batch APIs; more for single-user APIs).
   std::size_t max_in_flight = 0;

@@ -825,6 +825,16 @@ bool check_section_node(Context& ctx, const Node& node, const YAML::Mark& mark, 
 
 }  // namespace
 
+// Names the HTTP settings of a connector (if it has any) for metrics.
+template <class Variant>
+void label_http(Variant& settings, const std::string& label) {
+  std::visit(
+      [&](auto& s) {
+        if constexpr (requires { s.http.label; }) s.http.label = label;
+      },
+      settings);
+}
+
 std::optional<SourceConfig> parse_source(Context& ctx, const std::string& name, const Node& node,
                                          const YAML::Mark& mark) {
   const std::string what = "source '" + name + "'";
@@ -835,7 +845,9 @@ std::optional<SourceConfig> parse_source(Context& ctx, const std::string& name, 
   auto docs = type->docs();
   docs.insert(docs.begin(), type_doc(type->name));
   sec.check_keys(docs);
-  return SourceConfig{name, type->name, ctx.diag.position(mark), type->parse(sec)};
+  SourceConfig source{name, type->name, ctx.diag.position(mark), type->parse(sec)};
+  label_http(source.settings, "source " + name);
+  return source;
 }
 
 std::optional<TargetConfig> parse_target(Context& ctx, const std::string& name, const Node& node,
@@ -848,7 +860,9 @@ std::optional<TargetConfig> parse_target(Context& ctx, const std::string& name, 
   auto docs = type->docs();
   docs.insert(docs.begin(), type_doc(type->name));
   sec.check_keys(docs);
-  return TargetConfig{name, type->name, ctx.diag.position(mark), type->parse(sec)};
+  TargetConfig target{name, type->name, ctx.diag.position(mark), type->parse(sec)};
+  label_http(target.settings, "target " + name);
+  return target;
 }
 
 std::vector<SectionDoc> connector_docs() {

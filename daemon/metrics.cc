@@ -29,6 +29,9 @@ constexpr const char* kOutcomes[] = {"ok", "partial", "blocked", "failed"};
 constexpr const char* kOps[] = {"created", "updated", "detached", "rejected", "retry", "unknown", "skipped", "filtered"};
 constexpr std::uint64_t kBucketsMs[] = {1'000, 5'000, 15'000, 60'000, 300'000, 900'000, 3'600'000};
 constexpr const char* kBucketLabels[] = {"1", "5", "15", "60", "300", "900", "3600"};
+constexpr const char* kHttpClasses[] = {"2xx", "3xx", "4xx", "5xx", "error"};
+constexpr double kLatencyBuckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+constexpr const char* kLatencyLabels[] = {"0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30"};
 static_assert(std::size(kBucketsMs) == std::size(kBucketLabels));
 
 // Label values per the text format: backslash, double quote and newline escaped.
@@ -162,7 +165,44 @@ std::string Metrics::exposition() const {
           [](const Job& j) { return Value(j.running ? "1" : "0"); });
   per_job("dirsync_job_consecutive_failures", "Failed runs in a row.",
           [](const Job& j) { return Value(std::to_string(j.consecutive_failures)); });
+
+  family(out, "dirsync_http_requests_total", "counter", "HTTP requests by connector and status class.");
+  for (const auto& [name, c] : connectors_) {
+    for (const char* k : kHttpClasses) {
+      const auto it = c.requests.find(k);
+      line("dirsync_http_requests_total", "connector=\"" + escape_label(name) + "\",class=\"" + k + "\"",
+           it == c.requests.end() ? 0 : it->second);
+    }
+  }
+  family(out, "dirsync_http_request_duration_seconds", "histogram", "HTTP request latency by connector.");
+  for (const auto& [name, c] : connectors_) {
+    const std::string l = "connector=\"" + escape_label(name) + "\"";
+    for (std::size_t i = 0; i < std::size(kLatencyBuckets); ++i) {
+      line("dirsync_http_request_duration_seconds_bucket", l + ",le=\"" + kLatencyLabels[i] + "\"",
+           c.latency_buckets[i]);
+    }
+    line("dirsync_http_request_duration_seconds_bucket", l + ",le=\"+Inf\"", c.latency_count);
+    line("dirsync_http_request_duration_seconds_sum", l, fmt::format("{:.6f}", c.latency_sum));
+    line("dirsync_http_request_duration_seconds_count", l, c.latency_count);
+  }
   return out;
+}
+
+void Metrics::http_exchange(const std::string& connector, int status, std::chrono::duration<double> latency) {
+  const char* cls = status >= 200 && status < 300   ? "2xx"
+                    : status >= 300 && status < 400 ? "3xx"
+                    : status >= 400 && status < 500 ? "4xx"
+                    : status >= 500 && status < 600 ? "5xx"
+                                                    : "error";
+  std::lock_guard lock(mu_);
+  Connector& c = connectors_[connector.empty() ? "(unnamed)" : connector];
+  ++c.requests[cls];
+  const double seconds = latency.count();
+  for (std::size_t i = 0; i < std::size(kLatencyBuckets); ++i) {
+    if (seconds <= kLatencyBuckets[i]) ++c.latency_buckets[i];
+  }
+  ++c.latency_count;
+  c.latency_sum += seconds;
 }
 
 // ---------------------------------------------------------------------------

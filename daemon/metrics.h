@@ -12,14 +12,17 @@
 //   dirsync_snapshot_users{job}                gauge; users in the job's snapshot
 //   dirsync_job_running{job}                   gauge; 1 while a run is in progress
 //   dirsync_job_consecutive_failures{job}      gauge; failed runs in a row (the daemon's count)
+// Per connector (label `connector`: "target perscom-prod", "source hr-api"),
+// from every HTTP request its client made (http::set_exchange_observer):
+//   dirsync_http_requests_total{connector,class}      counter; class 2xx|3xx|4xx|5xx|error (no answer)
+//   dirsync_http_request_duration_seconds{connector}  histogram; 0.05 .. 30 s, +Inf
 // and dirsync_up 1, dirsync_build_info{version} 1.
 //
 // A job appears, with every counter at 0, from the first call that names it,
 // so that rate() and increase() see the first run. The two timestamp gauges
 // appear only once there is a time to report: a job that never succeeded has
 // no dirsync_last_success_timestamp_seconds (alert on absent(), or on
-// dirsync_job_consecutive_failures). Per-target HTTP request counts and
-// latencies are not here yet: connectors/http has no hooks for them.
+// dirsync_job_consecutive_failures).
 //
 // Thread safety: Metrics is safe to use from any thread (the daemon records on
 // its loop; the HTTP handler reads on the same loop, tests read elsewhere).
@@ -55,6 +58,8 @@ class Metrics {
                     Clock::time_point ended = Clock::now());
   // The snapshot size known before any run (the daemon reads it at start).
   void set_snapshot_users(const std::string& job, std::size_t users);
+  // One HTTP request of `connector`: its status (0: no answer) and latency.
+  void http_exchange(const std::string& connector, int status, std::chrono::duration<double> latency);
 
   // Every series, in a fixed order: families as listed above, jobs sorted by
   // name. Label values are escaped as the format requires (\\, \", \n).
@@ -75,8 +80,16 @@ class Metrics {
   };
   Job& job_locked(const std::string& name);
 
+  struct Connector {
+    std::map<std::string, std::uint64_t> requests;  // class → count
+    std::uint64_t latency_buckets[9] = {};           // cumulative counts for le=0.05..30
+    std::uint64_t latency_count = 0;
+    double latency_sum = 0;
+  };
+
   mutable std::mutex mu_;
   std::map<std::string, Job> jobs_;
+  std::map<std::string, Connector> connectors_;
 };
 
 struct MetricsServerOptions {

@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "config/config.h"
+#include "connectors/http/http_client.h"
 #include "daemon/audit.h"
 #include "daemon/control.h"
 #include "daemon/journal.h"
@@ -535,6 +536,7 @@ Service::Service(ServiceOptions options) : impl_(std::make_unique<Impl>(std::mov
 
 Service::~Service() {
   if (impl_->pool) impl_->pool->join();
+  http::set_exchange_observer(nullptr);  // it points into this service's metrics
 }
 
 void Service::start() {
@@ -566,6 +568,8 @@ void Service::start() {
       });
   s.control->start();
   for (const auto& [name, jc] : s.config->jobs) s.metrics.set_snapshot_users(name, s.store->snapshot_size(name));
+  // Every HTTP request of every connector (workers' threads; Metrics is thread safe).
+  http::set_exchange_observer([&s](const http::ExchangeEvent& e) { s.metrics.http_exchange(e.label, e.status, e.latency); });
   if (const auto& listen = s.config->daemon.metrics_listen; !listen.empty()) {
     s.metrics_server = std::make_unique<MetricsServer>(s.io, s.metrics);
     if (auto st = s.metrics_server->listen(listen); !st) throw std::runtime_error(st.error().message);

@@ -164,7 +164,33 @@ HttpClient::HttpClient(config::HttpSettings settings) : settings_(std::move(sett
 
 HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 
+namespace {
+
+std::mutex g_observer_mutex;
+std::shared_ptr<const ExchangeObserver> g_observer;
+
+std::shared_ptr<const ExchangeObserver> observer() {
+  std::lock_guard lock(g_observer_mutex);
+  return g_observer;
+}
+
+}  // namespace
+
+void set_exchange_observer(ExchangeObserver fn) {
+  std::lock_guard lock(g_observer_mutex);
+  g_observer = fn ? std::make_shared<const ExchangeObserver>(std::move(fn)) : nullptr;
+}
+
 Response HttpClient::send(const Request& request) {
+  const auto started = std::chrono::steady_clock::now();
+  Response response = perform(request);
+  if (const auto obs = observer()) {
+    (*obs)(ExchangeEvent{settings_.label, response.status, response.failure, std::chrono::steady_clock::now() - started});
+  }
+  return response;
+}
+
+Response HttpClient::perform(const Request& request) {
   CURL* curl = static_cast<CURL*>(curl_);
   // Reset drops the previous request's options but keeps the connection
   // cache, so keep-alive connections are still reused.

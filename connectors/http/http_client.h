@@ -23,6 +23,7 @@
 //   the header list handed to libcurl).
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -101,9 +102,23 @@ class HttpClient final : public Transport {
   const config::HttpSettings& settings() const { return settings_; }
 
  private:
+  Response perform(const Request& request);  // send() without the observer
   config::HttpSettings settings_;
   void* curl_ = nullptr;  // CURL*; kept opaque so that users need not include curl.h
 };
+
+// One finished HTTP exchange, for metrics. `label` is HttpSettings::label.
+struct ExchangeEvent {
+  const std::string& label;
+  int status;                // 0 when no response arrived
+  TransportFailure failure;
+  std::chrono::duration<double> latency;
+};
+// Called by every HttpClient after each request, on the requesting thread
+// (so it must be thread safe). Set once at start-up, before requests are made;
+// null (the default): nothing is observed.
+using ExchangeObserver = std::function<void(const ExchangeEvent&)>;
+void set_exchange_observer(ExchangeObserver observer);
 
 // The "dirsync/<version>" User-Agent value.
 std::string user_agent();

@@ -94,6 +94,7 @@ TEST_F(SourcesConfig, ReadsAScimSourceWithAttributePaths) {
   EXPECT_THAT(s.attributes[1].paths, ElementsAre("phoneNumbers[type eq \"work\"].value"));
   ASSERT_TRUE(s.http.rate_limits);
   EXPECT_TRUE(s.http.rate_limits->empty()) << "sources have no rate limit unless configured";
+  EXPECT_EQ(s.http.label, "source idp") << "metrics name the connector";
 }
 
 TEST_F(SourcesConfig, RejectsMaxInFlightOnASource) {

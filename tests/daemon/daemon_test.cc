@@ -97,6 +97,18 @@ class DaemonTest : public ::testing::Test {
         (dir_ / "daemon.log").string());
   }
 
+  // One job from a cursor-paged JSON API at `url` to a file, run at start only.
+  void write_api_config(const std::string& url) {
+    std::ofstream(dir_ / "dirsync.yaml")
+        << "state_dir: state\n"
+           "sources:\n  api: {type: http_json, url: '" + url + "', records: /data, key: /id,\n"
+           "        pagination: cursor, cursor_path: /next}\n"
+           "targets:\n  out: {type: file, path: changes.jsonl}\n"
+           "jobs:\n  api-to-file:\n    source: api\n    target: out\n    mapping: {name: \"{id}\"}\n"
+           "    schedule: manual\n"
+           "daemon: {control_socket: " + socket_ + "}\n";
+  }
+
   ProcessResult cli(std::vector<std::string> args) {
     args.insert(args.begin(), {"--config", (dir_ / "dirsync.yaml").string()});
     return run_dirsync(args);
@@ -256,14 +268,7 @@ class HeldApi {
 
 TEST_F(DaemonTest, SigtermMidRunStopsAfterTheBatchInFlightWithTheSnapshotConsistent) {
   HeldApi api;
-  std::ofstream(dir_ / "dirsync.yaml")
-      << "state_dir: state\n"
-         "sources:\n  api: {type: http_json, url: '" + api.url() + "', records: /data, key: /id,\n"
-         "        pagination: cursor, cursor_path: /next}\n"
-         "targets:\n  out: {type: file, path: changes.jsonl}\n"
-         "jobs:\n  api-to-file:\n    source: api\n    target: out\n    mapping: {name: \"{id}\"}\n"
-         "    schedule: manual\n"
-         "daemon: {control_socket: " + socket_ + "}\n";
+  write_api_config(api.url());
   start();
   ASSERT_TRUE(notify_->wait_for("READY=1")) << daemon_->log();
   ASSERT_TRUE(api.wait_held()) << daemon_->log();  // mid-pull: page 1 read, page 2 in flight
@@ -325,14 +330,7 @@ TEST_F(DaemonTest, CommandsGoThroughTheControlSocketToTheRunningDaemon) {
 
 TEST_F(DaemonTest, AResyncAskedForDuringARunIsQueuedNotLost) {
   HeldApi api;
-  std::ofstream(dir_ / "dirsync.yaml")
-      << "state_dir: state\n"
-         "sources:\n  api: {type: http_json, url: '" + api.url() + "', records: /data, key: /id,\n"
-         "        pagination: cursor, cursor_path: /next}\n"
-         "targets:\n  out: {type: file, path: changes.jsonl}\n"
-         "jobs:\n  api-to-file:\n    source: api\n    target: out\n    mapping: {name: \"{id}\"}\n"
-         "    schedule: manual\n"
-         "daemon: {control_socket: " + socket_ + "}\n";
+  write_api_config(api.url());
   start();
   ASSERT_TRUE(notify_->wait_for("READY=1")) << daemon_->log();
   ASSERT_TRUE(api.wait_held()) << daemon_->log();  // the start-up run is mid-pull

@@ -176,6 +176,29 @@ TEST(Metrics, CountsRunsByOutcomeAndRecordsByOperation) {
                               "# TYPE dirsync_runs_total counter\n"));
 }
 
+TEST(Metrics, CountsHttpRequestsByConnectorAndStatusClassWithTheirLatency) {
+  Metrics m;
+  using std::chrono::duration;
+  m.http_exchange("target perscom", 201, duration<double>(0.04));
+  m.http_exchange("target perscom", 422, duration<double>(0.3));
+  m.http_exchange("target perscom", 0, duration<double>(10.0));  // no answer
+  m.http_exchange("source api", 200, duration<double>(0.1));
+  const std::string text = m.exposition();
+  EXPECT_EQ(lines_starting(text, "dirsync_http_requests_total{connector=\"target perscom\""),
+            (std::vector<std::string>{
+                R"(dirsync_http_requests_total{connector="target perscom",class="2xx"} 1)",
+                R"(dirsync_http_requests_total{connector="target perscom",class="3xx"} 0)",
+                R"(dirsync_http_requests_total{connector="target perscom",class="4xx"} 1)",
+                R"(dirsync_http_requests_total{connector="target perscom",class="5xx"} 0)",
+                R"(dirsync_http_requests_total{connector="target perscom",class="error"} 1)",
+            }));
+  EXPECT_THAT(text, HasSubstr(R"(dirsync_http_request_duration_seconds_bucket{connector="target perscom",le="0.05"} 1)"));
+  EXPECT_THAT(text, HasSubstr(R"(dirsync_http_request_duration_seconds_bucket{connector="target perscom",le="0.5"} 2)"));
+  EXPECT_THAT(text, HasSubstr(R"(dirsync_http_request_duration_seconds_bucket{connector="target perscom",le="10"} 3)"));
+  EXPECT_THAT(text, HasSubstr(R"(dirsync_http_request_duration_seconds_count{connector="target perscom"} 3)"));
+  EXPECT_THAT(text, HasSubstr(R"(dirsync_http_requests_total{connector="source api",class="2xx"} 1)"));
+}
+
 TEST(Metrics, HistogramBucketsAreCumulativeWithInclusiveUpperBounds) {
   Metrics m;
   m.run_finished(report("hr", engine::RunOutcome::kOk, std::chrono::milliseconds(500)), 0, kEnded);
@@ -348,7 +371,8 @@ TEST_F(MetricsServerTest, ServesEverySeriesInTheTextFormat) {
                        "dirsync_up", "dirsync_build_info", "dirsync_runs_total", "dirsync_records_total",
                        "dirsync_run_duration_seconds", "dirsync_last_run_timestamp_seconds",
                        "dirsync_last_success_timestamp_seconds", "dirsync_snapshot_users", "dirsync_job_running",
-                       "dirsync_job_consecutive_failures"}));
+                       "dirsync_job_consecutive_failures", "dirsync_http_requests_total",
+                       "dirsync_http_request_duration_seconds"}));
   // 2 + 2 jobs × (4 outcomes + 8 ops + 10 histogram + snapshot, running, failures) + 2 timestamps of the job that ran
   EXPECT_EQ(samples.size(), 2u + 2u * (4 + 8 + 10 + 3) + 2u);
   const std::string hr = "hr-to-perscom";

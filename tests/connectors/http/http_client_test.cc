@@ -234,3 +234,38 @@ TEST(HttpClient, KeepsOnlyTheFinalResponsesHeaders) {
 
 }  // namespace
 }  // namespace dirsync::http
+
+namespace dirsync::http {
+namespace {
+
+TEST(HttpClient, TellsTheExchangeObserverAboutEveryRequestWithItsConnectorLabel) {
+  std::mutex mu;
+  std::vector<std::pair<std::string, int>> seen;
+  set_exchange_observer([&](const ExchangeEvent& e) {
+    std::lock_guard lock(mu);
+    seen.emplace_back(e.label, e.status);
+    EXPECT_GE(e.latency.count(), 0.0);
+  });
+  {
+    testing::LoopbackHttpServer server([](const testing::ServerRequest&) {
+      testing::ServerResponse res;
+      res.status = 503;
+      return res;
+    });
+    server.start();
+    config::HttpSettings settings;
+    settings.label = "target perscom-prod";
+    HttpClient client(settings);
+    Request req;
+    req.url = server.base_url() + "/x";
+    req.idempotent = true;
+    client.send(req);
+    client.send(req);
+  }
+  set_exchange_observer(nullptr);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], (std::pair<std::string, int>{"target perscom-prod", 503}));
+}
+
+}  // namespace
+}  // namespace dirsync::http

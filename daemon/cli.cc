@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "config/config.h"
+#include "config/schema.h"
 #include "core/version.h"
 #include "daemon/audit.h"
 #include "daemon/control.h"
@@ -116,6 +117,21 @@ int cmd_daemon(const Globals& g) {
     return kExitFailed;
   }
   return service.run();
+}
+
+// The same tables the loader validates against (config/schema.h), so this
+// reference cannot drift from what is accepted.
+int cmd_config_reference() {
+  for (const auto& section : config::schema()) {
+    std::cout << section.section << "\n";
+    for (const auto& k : section.keys) {
+      std::cout << "  " << k.key << " (" << k.type << (k.required ? ", required" : "")
+                << (k.default_value.empty() ? "" : ", default " + k.default_value) << ")\n      " << k.description
+                << "\n";
+    }
+    std::cout << "\n";
+  }
+  return kExitOk;
 }
 
 int cmd_check_config(const Globals& g) {
@@ -343,6 +359,8 @@ int run(int argc, char** argv) {
   app.fallthrough();
 
   auto* check = app.add_subcommand("check-config", "validate the configuration; list every error");
+  auto* reference = app.add_subcommand(
+      "config-reference", "print every configuration key of every section: type, default and what it does");
 
   std::vector<std::string> sync_jobs;
   bool sync_all = false, sync_json = false;
@@ -389,6 +407,7 @@ int run(int argc, char** argv) {
   setup_logging(g.log_level);
 
   if (check->parsed()) return cmd_check_config(g);
+  if (reference->parsed()) return cmd_config_reference();
   if (sync->parsed()) return cmd_run(g, sync_jobs, sync_all, {engine::Mode::kSync, false}, sync_json, false);
   if (plan->parsed()) {
     return cmd_run(g, {plan_job}, false,

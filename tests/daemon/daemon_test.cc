@@ -230,6 +230,14 @@ class HeldApi {
  public:
   HeldApi()
       : server_([this](const ServerRequest& req) {
+          // Requests in flight at once: a job's runs must never overlap.
+          const int now = ++in_flight_;
+          for (int seen = max_in_flight_.load(); now > seen && !max_in_flight_.compare_exchange_weak(seen, now);) {
+          }
+          struct Done {
+            std::atomic<int>& n;
+            ~Done() { --n; }
+          } done{in_flight_};
           ServerResponse res;
           if (req.target.find("cursor=2") == std::string::npos) {
             nlohmann::json page = {{"data", nlohmann::json::array()}, {"next", "2"}};
@@ -257,12 +265,15 @@ class HeldApi {
     released_ = true;
     cv_.notify_all();
   }
+  int max_in_flight() const { return max_in_flight_; }
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
   bool held_ = false;
   bool released_ = false;
+  std::atomic<int> in_flight_{0};
+  std::atomic<int> max_in_flight_{0};
   LoopbackHttpServer server_;
 };
 
@@ -388,6 +399,31 @@ TEST_F(DaemonTest, ServesPrometheusMetricsOfItsRuns) {
   EXPECT_EQ(client.send(scrape).body, "ok\n");
   daemon_->signal(SIGTERM);
   EXPECT_EQ(daemon_->wait(), 0) << daemon_->log();
+}
+
+
+TEST_F(DaemonTest, RunsOfOneJobNeverOverlapAndRequestsDuringARunShareTheNextOne) {
+  HeldApi api;
+  write_api_config(api.url());
+  start();
+  ASSERT_TRUE(notify_->wait_for("READY=1")) << daemon_->log();
+  ASSERT_TRUE(api.wait_held()) << daemon_->log();  // the start-up run is mid-pull
+  ProcessResult first, second;
+  std::thread c1([&] { first = cli({"sync", "api-to-file"}); });
+  std::thread c2([&] { second = cli({"sync", "api-to-file"}); });
+  ASSERT_TRUE(daemon_->wait_for_log([](const std::string& log) {
+    return count_of(log, "asks for sync api-to-file") == 2;
+  })) << daemon_->log();
+  api.release();
+  c1.join();
+  c2.join();
+  EXPECT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(second.exit_code, 0) << second.err;
+  daemon_->signal(SIGTERM);
+  EXPECT_EQ(daemon_->wait(), 0) << daemon_->log();
+  EXPECT_EQ(count_of(daemon_->log(), "api-to-file: sync started"), 2u)
+      << "the start-up run, then one run for both requests: " << daemon_->log();
+  EXPECT_EQ(api.max_in_flight(), 1) << "never two requests of the job at once";
 }
 
 }  // namespace

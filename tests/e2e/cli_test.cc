@@ -207,5 +207,15 @@ TEST(Examples, EveryBundledConfigPassesCheckConfig) {
   EXPECT_GE(checked, 5u);
 }
 
+
+TEST(ConfigReference, PrintsEverySectionWithItsKeys) {
+  auto ref = run_dirsync({"config-reference"});
+  EXPECT_EQ(ref.exit_code, 0) << ref.err;
+  for (const char* text : {"sources.<name> (type: ldap)", "jobs.<name>.schedule", "  detach_after (integer, default 1)",
+                           "filter conditions", "daemon\n  max_concurrent_jobs"}) {
+    EXPECT_NE(ref.out.find(text), std::string::npos) << text << "\n" << ref.out;
+  }
+}
+
 }  // namespace
 }  // namespace dirsync::testing

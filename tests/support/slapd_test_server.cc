@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -224,7 +225,14 @@ void SlapdServer::kill() {
 }
 
 void SlapdServer::freeze() {
-  if (pid_ > 0) ::kill(pid_, SIGSTOP);
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGSTOP);
+  // kill() returns before every thread of slapd has stopped: one running on
+  // another CPU could still answer a request. waitpid(WUNTRACED) returns once
+  // the whole process is stopped.
+  int status = 0;
+  while (::waitpid(pid_, &status, WUNTRACED) < 0 && errno == EINTR) {
+  }
 }
 
 void SlapdServer::thaw() {

@@ -72,6 +72,9 @@ struct Service::Impl {
     Clock::time_point last_start{};
     std::optional<Clock::time_point> next;  // armed timer
     std::optional<engine::RunReport> last;  // the last run's report (no plan)
+    // Users in the snapshot, as last measured: counted once at start (walking
+    // LMDB is O(users): never on the loop), then taken from each run's report.
+    std::optional<std::size_t> snapshot_size;
     // Control clients waiting for this job's next run, and for the run in progress.
     std::vector<std::shared_ptr<ControlSession>> waiters_next, waiters_running;
   };
@@ -101,6 +104,7 @@ struct Service::Impl {
   std::atomic<bool> stop_flag{false};  // read by runs on the workers
   int exit_code = 0;
   std::unique_ptr<ControlServer> control;
+  std::map<std::string, std::size_t> start_sizes;  // snapshot sizes counted at start, for add_job
   Metrics metrics;
   std::unique_ptr<MetricsServer> metrics_server;  // null: daemon.metrics is off
   AuditLog audit;
@@ -121,6 +125,7 @@ struct Service::Impl {
   void add_job(const config::JobConfig& jc, bool at_start) {
     auto job = std::make_unique<Job>(io);
     job->config = jc;
+    if (auto it = start_sizes.find(jc.name); it != start_sizes.end()) job->snapshot_size = it->second;
     Job& j = *job;
     jobs[jc.name] = std::move(job);
     if (at_start && jc.run_at_start) {
@@ -272,6 +277,8 @@ struct Service::Impl {
                                          {"report", engine::report_to_json(report, false)}};
       for (auto& w : j.waiters_running) w->finish(final_line);
       j.waiters_running.clear();
+      // A run that stopped before reading the state measured nothing.
+      if (report.snapshot_before || report.snapshot_after) j.snapshot_size = report.snapshot_after;
       j.last = report;
       if (j.removed) {
         metrics.run_finished(report, j.failures);
@@ -495,14 +502,17 @@ struct Service::Impl {
       nlohmann::json e = {{"job", name},
                           {"schedule", j->config.schedule.text.empty() ? "manual" : j->config.schedule.text},
                           {"state", state},
-                          {"consecutive_failures", j->failures},
-                          {"snapshot_size", store->snapshot_size(name)}};
+                          {"consecutive_failures", j->failures}};
       text += "job " + name + ": " + state + "; schedule " + e["schedule"].get<std::string>();
       if (j->next) {
         e["next_run"] = local_time(*j->next);
         text += "; next run " + local_time(*j->next);
       }
-      text += "\n  snapshot: " + std::to_string(e["snapshot_size"].get<std::size_t>()) + " users\n";
+      if (j->snapshot_size) {
+        e["snapshot_size"] = *j->snapshot_size;
+        text += "\n  snapshot: " + std::to_string(*j->snapshot_size) + " users";
+      }
+      text += "\n";
       if (j->failures) text += "  failed runs in a row: " + std::to_string(j->failures) + "\n";
       if (j->last) {
         e["last_run"] = engine::report_to_json(*j->last, false);
@@ -567,7 +577,12 @@ void Service::start() {
         s.handle_control(request, session);
       });
   s.control->start();
-  for (const auto& [name, jc] : s.config->jobs) s.metrics.set_snapshot_users(name, s.store->snapshot_size(name));
+  std::map<std::string, std::size_t> sizes;  // counted once, before the loop runs
+  for (const auto& [name, jc] : s.config->jobs) {
+    sizes[name] = s.store->snapshot_size(name);
+    s.metrics.set_snapshot_users(name, sizes[name]);
+  }
+  s.start_sizes = std::move(sizes);
   // Every HTTP request of every connector (workers' threads; Metrics is thread safe).
   http::set_exchange_observer([&s](const http::ExchangeEvent& e) { s.metrics.http_exchange(e.label, e.status, e.latency); });
   if (const auto& listen = s.config->daemon.metrics_listen; !listen.empty()) {

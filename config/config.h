@@ -238,6 +238,7 @@ enum class OnMissing {
 struct DetachGuard {
   // A run whose detaches exceed the larger of `floor` and the smaller of
   // `max_count` / `max_percent` of the snapshot is blocked (no detach applied).
+  // The same shape guards updates (JobConfig::max_update).
   std::size_t max_count = 500;
   double max_percent = 10.0;
   std::size_t floor = 5;
@@ -299,13 +300,24 @@ struct JobConfig {
   nlohmann::json missing_update = nlohmann::json::object();
   Position missing_where;
   DetachGuard max_detach;
+  // Updates a run may apply: over the limit none is applied (the run is
+  // blocked; creates still go out). Off unless the job sets it.
+  DetachGuard max_update{500, 10.0, 5, false};
   // A user is detached only after being absent from this many consecutive
   // complete pulls (1: the first). Guards against sources whose paging can
   // skip records while the data changes (offset paging, SCIM startIndex).
   std::uint32_t detach_after = 1;
+  // A record the target rejected this many runs in a row with the same payload
+  // is quarantined (not sent again until it changes or is released); 0: never.
+  std::uint32_t quarantine_after = 3;
   // Which source records the job manages (empty: all). Records it drops count
   // as not in the source: they are detached like users who left.
   core::Filter filter;
+  // Users the job never updates or detaches, whatever the source says: the
+  // job's `protect:` condition as the `include` of a Filter (empty: nobody).
+  // It is evaluated on what the target holds — the snapshot entry's payload,
+  // flattened (core::flatten_json), plus the attribute `key` (the source key).
+  core::Filter protect;
   Schedule schedule;
   bool run_at_start = true;  // the daemon runs the job once when it starts (and after a reload adds it)
   Position where;

@@ -1,11 +1,19 @@
 // The loader: YAML text → Config, validated whole. The top level and jobs are
 // read here; connector sections come from the tables in schema.cc.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <system_error>
+
+#include <yaml-cpp/eventhandler.h>
 
 #include "config/config.h"
 #include "config/daemon_config.h"
@@ -122,19 +130,24 @@ void read_reference(Section& sec, const Node& v, std::string_view key, const std
                                                      std::string(key) + "s'"));
 }
 
-const std::vector<KeyRule<DetachGuard>>& max_detach_rules() {
-  static const std::vector<KeyRule<DetachGuard>> rules = {
-      {{"count", "integer", "500", false, "Most detaches a run may apply"},
+// The keys of max_detach and max_update: one shape; `noun` ("detaches",
+// "updates") is what the guard counts.
+std::vector<KeyRule<DetachGuard>> guard_rules(const std::string& noun) {
+  std::string capital = noun;
+  capital[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(capital[0])));
+  return {
+      {{"count", "integer", "500", false, "Most " + noun + " a run may apply"},
        [](Section& sec, const Node& v, DetachGuard& g) {
          if (auto n = read_int(sec, "count", v, 0, 1'000'000'000, "expected an integer from 0 to 1000000000")) {
            g.max_count = static_cast<std::size_t>(*n);
          }
        }},
-      {{"percent", "number", "10", false, "Most detaches a run may apply, as a percentage of the snapshot (0..100)"},
+      {{"percent", "number", "10", false,
+        "Most " + noun + " a run may apply, as a percentage of the snapshot (0..100)"},
        [](Section& sec, const Node& v, DetachGuard& g) {
          if (auto n = read_number(sec, "percent", v, 0, 100, "expected a number from 0 to 100")) g.max_percent = *n;
        }},
-      {{"floor", "integer", "5", false, "Detaches always allowed, so that small directories are guarded too"},
+      {{"floor", "integer", "5", false, capital + " always allowed, so that small directories are guarded too"},
        [](Section& sec, const Node& v, DetachGuard& g) {
          if (auto n = read_int(sec, "floor", v, 0, 1'000'000'000, "expected an integer from 0 to 1000000000")) {
            g.floor = static_cast<std::size_t>(*n);
@@ -145,27 +158,106 @@ const std::vector<KeyRule<DetachGuard>>& max_detach_rules() {
          if (auto b = read_bool(sec, "enabled", v)) g.enabled = *b;
        }},
   };
+}
+
+const std::vector<KeyRule<DetachGuard>>& max_detach_rules() {
+  static const std::vector<KeyRule<DetachGuard>> rules = guard_rules("detaches");
   return rules;
 }
 
-void read_max_detach(Section& sec, const Node& v, JobBuild& b) {
+const std::vector<KeyRule<DetachGuard>>& max_update_rules() {
+  static const std::vector<KeyRule<DetachGuard>> rules = guard_rules("updates");
+  return rules;
+}
+
+// `max_detach` / `max_update`: a map (which turns the guard on unless it says
+// enabled: false), or on / off.
+void read_guard(Section& sec, const Node& v, const std::string& key, const JobBuild& b,
+                const std::vector<KeyRule<DetachGuard>>& rules, DetachGuard& guard) {
   const std::string expected = "expected a map (count, percent, floor, enabled) or off";
   if (v.IsScalar()) {
     // "max_detach: off" reads better than a map with enabled: false.
     const std::string& s = v.Scalar();
     if (s == "off" || parse_bool(s) == false) {
-      b.job.max_detach.enabled = false;
+      guard.enabled = false;
       return;
     }
-    if (s == "on" || parse_bool(s) == true) return;
+    if (s == "on" || parse_bool(s) == true) {
+      guard.enabled = true;
+      return;
+    }
   }
   if (!v.IsMap()) {
-    report_bad_value(sec, "max_detach", v, expected);
+    report_bad_value(sec, key, v, expected);
     return;
   }
-  Section guard(sec.ctx(), v, "in max_detach of job '" + b.job.name + "'", sec.key_mark("max_detach").value_or(v.Mark()));
-  guard.check_keys(docs_of(max_detach_rules()));
-  run_rules(guard, max_detach_rules(), b.job.max_detach);
+  guard.enabled = true;
+  Section section(sec.ctx(), v, "in " + key + " of job '" + b.job.name + "'", sec.key_mark(key).value_or(v.Mark()));
+  section.check_keys(docs_of(rules));
+  run_rules(section, rules, guard);
+}
+
+// Every `attribute:` of a protect condition must name what the target holds:
+// `key`, a field in `held`, or a member of one ("address.city"). A misspelt
+// field would otherwise protect nobody, silently. False after an error.
+bool check_protect_attributes(Section& sec, const Node& node, const std::vector<std::string>& held) {
+  bool ok = true;
+  if (node.IsSequence()) {
+    for (const auto& item : node) ok = check_protect_attributes(sec, item, held) && ok;
+    return ok;
+  }
+  if (!node.IsMap()) return true;
+  for (const char* combinator : {"all", "any", "not"}) {
+    if (const Node part = node[combinator]) ok = check_protect_attributes(sec, part, held) && ok;
+  }
+  const Node attribute = node["attribute"];
+  if (!attribute || !attribute.IsScalar()) return ok;
+  const std::string& name = attribute.Scalar();
+  auto lower = [](std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+  };
+  const std::string wanted = lower(name);
+  for (const auto& field : held) {
+    // Names compare as a record's attributes do: ignoring ASCII case.
+    const std::string f = lower(field);
+    if (wanted == f || wanted.starts_with(f + ".")) return ok;
+  }
+  sec.ctx().diag.error(attribute.Mark(),
+                       "protect condition on " + in_quotes(name) + " " + sec.what() +
+                           ", which is neither 'key' nor a field of the job's mapping",
+                       suggestion(name, held));
+  return false;
+}
+
+// `protect`: one condition in the grammar of the filter's include/exclude. It
+// is read by the filter's own reader, as the `include` of a filter, so that its
+// mistakes are worded and placed exactly as a filter's.
+void read_protect(Section& sec, const Node& v, JobBuild& b) {
+  if (!v.IsMap() || v.size() == 0) {
+    report_bad_value(sec, "protect", v,
+                     "expected a filter condition, e.g. {attribute: key, in: [admin]} or {any: [...]}");
+    return;
+  }
+  Node as_filter(YAML::NodeType::Map);
+  as_filter["include"] = v;  // the same node: its marks stay those of the file
+  auto protect = read_filter(sec, as_filter);
+  if (!protect) return;
+  // What the snapshot holds for a user: the mapped fields (and what on_missing
+  // sets), read from the file so that a mapping with mistakes still counts.
+  std::vector<std::string> held = {"key"};
+  auto add_keys = [&held](const std::optional<Node>& map) {
+    if (!map || !map->IsMap()) return;
+    for (const auto& kv : *map) {
+      if (kv.first.IsScalar()) held.push_back(kv.first.Scalar());
+    }
+  };
+  add_keys(sec.find("mapping"));
+  if (const auto on_missing = sec.find("on_missing"); on_missing && on_missing->IsMap()) {
+    const Node& om = *on_missing;
+    if (const Node update = om["update"]) add_keys(update);
+  }
+  if (check_protect_attributes(sec, v, held)) b.job.protect = std::move(*protect);
 }
 
 std::optional<core::Template> read_mapping_value(Section& sec, const std::string& field, const Node& value,
@@ -299,13 +391,36 @@ const std::vector<KeyRule<JobBuild>>& job_rules() {
       {{"max_detach", "map or off", "count 500, percent 10, floor 5", false,
         "Blocks every detach of a run that would detach more than max(floor, min(count, percent of the snapshot)); "
         "off disables it"},
-       read_max_detach},
+       [](Section& sec, const Node& v, JobBuild& b) {
+         read_guard(sec, v, "max_detach", b, max_detach_rules(), b.job.max_detach);
+       }},
+      {{"max_update", "map or off", "off", false,
+        "Blocks every update of a run that would update more than max(floor, min(count, percent of the snapshot)) "
+        "users — a broken mapping after a config edit; a map turns it on (count 500, percent 10, floor 5 unless "
+        "given)"},
+       [](Section& sec, const Node& v, JobBuild& b) {
+         read_guard(sec, v, "max_update", b, max_update_rules(), b.job.max_update);
+       }},
+      {{"protect", "filter condition", "(nobody)", false,
+        "Users the job never updates or detaches, whatever the source says (admins, break-glass accounts): a "
+        "condition as in 'filter conditions', on what the target holds — its fields, plus `key`, the source key"},
+       read_protect},
       {{"detach_after", "integer", "1", false,
         "Consecutive complete pulls a user must be absent from before it is detached (or updated by on_missing), "
         "1..1000; more than 1 guards against sources whose paging can skip records"},
        [](Section& sec, const Node& v, JobBuild& b) {
          if (auto n = read_int(sec, "detach_after", v, 1, 1000, "expected an integer from 1 to 1000")) {
            b.job.detach_after = static_cast<std::uint32_t>(*n);
+         }
+       }},
+      {{"quarantine_after", "integer or off", "3", false,
+        "A record the target rejects this many runs in a row with the same payload is quarantined: not sent "
+        "again until its source record changes or 'dirsync release' frees it (1..1000; off: never)"},
+       [](Section& sec, const Node& v, JobBuild& b) {
+         if (v.IsScalar() && v.Scalar() == "off") {
+           b.job.quarantine_after = 0;
+         } else if (auto n = read_int(sec, "quarantine_after", v, 1, 1000, "expected an integer from 1 to 1000 or off")) {
+           b.job.quarantine_after = static_cast<std::uint32_t>(*n);
          }
        }},
       {{"schedule", "manual, {every: D, jitter: D} or {cron: \"...\", timezone: local|UTC}", "manual", false,
@@ -432,11 +547,49 @@ std::vector<std::string_view> split_lines(std::string_view text) {
   return lines;
 }
 
+// yaml-cpp 0.7's LoadAll never returns on a token that cannot start a node,
+// such as a ',' outside brackets (jbeder/yaml-cpp#1040, fixed upstream after
+// 0.8.0): each turn yields one more empty document at the same place until
+// memory runs out. Walking the documents without building nodes finds it: a
+// document that starts where the previous one did. Throws what LoadAll would.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  YAML::Mark last;
+  void OnDocumentStart(const YAML::Mark& mark) override { last = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+std::optional<YAML::Mark> stuck_document(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts starts;
+  std::optional<int> previous;
+  while (parser.HandleNextDocument(starts)) {
+    if (previous == starts.last.pos) return starts.last;
+    previous = starts.last.pos;
+  }
+  return std::nullopt;
+}
+
 Config load(std::string_view yaml, const std::string& file_name, const std::filesystem::path& base_dir) {
   Context ctx{Diagnostics(file_name), base_dir, split_lines(yaml)};
   std::vector<Node> docs;
   try {
-    docs = YAML::LoadAll(std::string(yaml));
+    const std::string text(yaml);
+    if (const auto stuck = stuck_document(text)) {
+      const char c = stuck->pos >= 0 && static_cast<std::size_t>(stuck->pos) < text.size() ? text[stuck->pos] : ' ';
+      ctx.diag.error(*stuck, std::string("malformed YAML: unexpected '") + c + "'",
+                     "expected well-formed YAML (check indentation and quoting)");
+      throw ConfigError(ctx.diag.messages());
+    }
+    docs = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     ctx.diag.error(e.mark, "malformed YAML: " + e.msg, "expected well-formed YAML (check indentation and quoting)");
     throw ConfigError(ctx.diag.messages());
@@ -456,6 +609,7 @@ std::vector<SectionDoc> loader_docs() {
       {"top level", top_docs()},
       {"jobs.<name>", docs_of(job_rules())},
       {"jobs.<name>.max_detach", docs_of(max_detach_rules())},
+      {"jobs.<name>.max_update", docs_of(max_update_rules())},
   };
   auto filters = filter_docs();
   out.insert(out.end(), filters.begin(), filters.end());
@@ -479,6 +633,27 @@ Config load_file(const std::string& path) {
                         "; expected a readable YAML file"});
   };
   if (f == nullptr) throw fail(errno);
+  // As sshd's StrictModes: the file decides what runs with dirsync's rights and
+  // where its secrets go, so nobody else may be able to change it. fstat on the
+  // open file, so the file checked is the file read.
+  struct stat st {};
+  if (::fstat(::fileno(f), &st) == 0) {
+    std::string problem;
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      problem = path + ": the configuration file is writable by group/others (mode " + mode +
+                "), so another user could change what dirsync does; fix with chmod go-w " + path;
+    } else if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
+      problem = path + ": the configuration file is owned by uid " + std::to_string(st.st_uid) +
+                ", neither root nor the user dirsync runs as (uid " + std::to_string(::geteuid()) +
+                "), so that user could change what dirsync does; fix with chown root " + path;
+    }
+    if (!problem.empty()) {
+      std::fclose(f);
+      throw ConfigError({problem});
+    }
+  }
   std::string text;
   char buf[65536];
   std::size_t n = 0;

@@ -54,6 +54,7 @@ std::optional<Change> diff_record(std::string key, nlohmann::json payload,
   change.resync = resync;
   change.target_id = entry->target_id;
   change.previous = entry->payload;
+  change.base_hash = entry->hash;
   if (resync) {
     for (auto it = payload.begin(); it != payload.end(); ++it) change.changed_fields.push_back(it.key());
   } else {

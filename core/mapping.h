@@ -21,7 +21,9 @@
 //   join[:'sep']            the values joined into one (separator ", " by default)
 //   replace:'re','with'     every match of the ECMAScript regex `re` replaced by `with`
 //                           ($1.. are groups, $& the match, $$ a dollar); the regex is
-//                           compiled once, when the template is parsed
+//                           compiled once, when the template is parsed; a value longer
+//                           than 1000 bytes is a per-record error (std::regex recurses
+//                           per character and would overflow the stack)
 //   split:'sep'             each value split on the literal `sep`; empty parts dropped
 //   digits                  only the digits 0-9 of each value
 //   e164[:'+49']            a phone number as "+" and 8 to 15 digits: spaces, tabs, - . /

@@ -20,7 +20,11 @@
 // - `apply` never re-sends a create blindly: where the outcome of a create is
 //   unknown it returns kUnknown.
 // - A Target is used from one thread at a time.
+// - Creates whose outcome is unknown (a lost answer, a crash between sending
+//   and recording) are settled by the engine's outbox according to
+//   `create_recovery()`; see CreateRecovery.
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -39,11 +43,33 @@ struct Capabilities {
   std::size_t max_batch = 1;
 };
 
+// What a field's string value must look like (checked per record by core::validate_payload).
+enum class FieldFormat { kText, kEmail };
+
 struct FieldSpec {
   std::string name;
   FieldType type = FieldType::kString;
   bool required = false;  // a job's mapping must yield it
   bool unique = false;    // unique on the server: never re-sent unchanged (PERSCOM email)
+  FieldFormat format = FieldFormat::kText;
+  std::size_t max_length = 0;  // in Unicode code points; 0: no limit known
+};
+
+// How the outbox settles a create whose outcome is unknown.
+enum class CreateRecovery {
+  // Sending it again is harmless: the API upserts, skips users it already has,
+  // answers "already exists" (taken as applied), or takes the whole set.
+  kResend,
+  // The target can be searched: `lookup` tells whether the create took effect.
+  kLookup,
+  // Neither: the create stays pending and is reported for an operator.
+  kReport,
+};
+
+// A user `Target::lookup` found: its id and its fields as a payload.
+struct Found {
+  std::string target_id;
+  nlohmann::json current;
 };
 
 class Target {
@@ -60,6 +86,14 @@ class Target {
   virtual std::string pace(std::size_t creates, std::size_t updates, std::size_t detaches) const {
     (void)creates, (void)updates, (void)detaches;
     return {};
+  }
+  virtual CreateRecovery create_recovery() const { return CreateRecovery::kReport; }
+  // kLookup targets: for each create (in order), the user the target holds
+  // that matches it (by the target's unique fields, e.g. email), or nullopt
+  // when it has none. An Error: the lookup itself failed; nothing is decided.
+  virtual Result<std::vector<std::optional<Found>>> lookup(std::span<const Change> creates) {
+    (void)creates;
+    return Error{ErrorKind::kInvalid, "target " + describe() + " cannot look users up"};
   }
   // A short description for logs, e.g. "perscom https://api.perscom.io/v2". Never secrets.
   virtual std::string describe() const = 0;

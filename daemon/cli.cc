@@ -19,6 +19,8 @@
 #include "daemon/control.h"
 #include "daemon/notify.h"
 #include "daemon/service.h"
+#include "engine/adopt.h"
+#include "engine/plan_file.h"
 #include "engine/registry.h"
 #include "engine/report_format.h"
 #include "engine/sync_engine.h"
@@ -226,7 +228,7 @@ int cmd_run(const Globals& g, const std::vector<std::string>& jobs, bool all, en
       if (*code == kExitConfig) break;
     }
     if (daemon_answered) {
-      if (json) std::cout << (out.size() == 1 ? out[0] : out).dump(2) << "\n";
+      if (json) std::cout << (out.size() == 1 ? out[0] : out).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       return worst;
     }
   }
@@ -256,8 +258,127 @@ int cmd_run(const Globals& g, const std::vector<std::string>& jobs, bool all, en
     if (code == kExitFailed || code == kExitBusy) worst = code;
     else if (code == kExitProblems && worst == kExitOk) worst = code;
   }
-  if (json) std::cout << (out.size() == 1 ? out[0] : out).dump(2) << "\n";
+  if (json) std::cout << (out.size() == 1 ? out[0] : out).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   return worst;
+}
+
+// `dirsync plan JOB --out FILE`: the dry run's exact changes, saved for `dirsync apply`.
+int cmd_plan_out(const Globals& g, const std::string& job_name, engine::RunOptions options, const std::string& path,
+                 bool json) {
+  auto cfg = load(g);
+  if (!cfg) return kExitConfig;
+  const auto* job = find_job(*cfg, job_name);
+  if (!job) return kExitConfig;
+  if (!state_is_ours(*cfg)) return kExitConfig;
+  auto store = open_state(*cfg);
+  if (!store) return kExitFailed;
+  auto report = run_job(*cfg, *job, *store, options, nullptr);
+  if (report.outcome == engine::RunOutcome::kFailed) {
+    std::cout << (json ? engine::report_to_json(report, true).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n" : engine::format_summary(report));
+    std::cerr << "dirsync: the plan failed; nothing was saved\n";
+    return exit_code(report);
+  }
+  const std::string now = daemon::AuditLog::iso_time(daemon::AuditLog::Clock::now());
+  if (auto st = engine::write_plan_file(path, engine::plan_to_json(report, job->target, now)); !st.ok()) {
+    std::cerr << "dirsync: " << st.error().message << "\n";
+    return kExitFailed;
+  }
+  if (json) {
+    std::cout << engine::report_to_json(report, true).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  } else {
+    std::cout << engine::format_plan(report) << "saved " << report.plan.size() << " change"
+              << (report.plan.size() == 1 ? "" : "s") << " to " << path << "; review it, then push exactly these with: "
+              << "dirsync apply " << path << "\n";
+  }
+  return exit_code(report) == kExitFailed ? kExitFailed : kExitOk;
+}
+
+// `dirsync apply FILE`: pushes a saved plan's changes (an operator's approval,
+// e.g. of detaches max_detach blocked); refuses those whose snapshot entry moved.
+int cmd_apply(const Globals& g, const std::string& path, bool json) {
+  auto cfg = load(g);
+  if (!cfg) return kExitConfig;
+  auto plan = engine::read_plan_file(path);
+  if (!plan) {
+    std::cerr << "dirsync: " << plan.error().message << "\n";
+    return kExitConfig;
+  }
+  const auto* job = find_job(*cfg, plan.value().job);
+  if (!job) return kExitConfig;
+  if (job->target != plan.value().target) {
+    std::cerr << "dirsync: " << path << " was made for target '" << plan.value().target << "', but job '" << job->name
+              << "' now pushes to '" << job->target << "'; make a new plan\n";
+    return kExitConfig;
+  }
+  if (!state_is_ours(*cfg)) return kExitConfig;
+  auto store = open_state(*cfg);
+  if (!store) return kExitFailed;
+  daemon::AuditLog audit;
+  daemon::AuditLog* audit_ptr = nullptr;
+  if (const auto& d = cfg->daemon; !d.audit_log.empty()) {
+    if (auto st = audit.open(d.audit_log, d.audit_max_bytes, d.audit_max_age, d.audit_keep)) audit_ptr = &audit;
+    else spdlog::warn("{}; running without an audit log", st.error().message);
+  }
+  auto parts = engine::build_job(*cfg, *job);
+  spdlog::info("{}: apply {} ({} changes) → {}", job->name, path, plan.value().changes.size(),
+               parts.target->describe());
+  engine::SyncEngine eng(*job, *store, *parts.source, *parts.target, std::move(parts.mapping));
+  const std::string run = daemon::AuditLog::iso_time(daemon::AuditLog::Clock::now());
+  if (audit_ptr) {
+    eng.on_outcome([&](const engine::PushedChange& c) {
+      if (auto st = audit_ptr->record(job->name, run, c); !st) spdlog::warn("{}", st.error().message);
+    });
+  }
+  auto report = eng.apply_plan(plan.value().changes);
+  if (audit_ptr) (void)audit_ptr->flush();
+  std::cout << (json ? engine::report_to_json(report, false).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n" : engine::format_summary(report));
+  return exit_code(report);
+}
+
+// `dirsync adopt JOB [--apply]`: match users the target already holds to the
+// records a sync would create, and (with --apply) record them instead.
+int cmd_adopt(const Globals& g, const std::string& job_name, bool apply, bool json) {
+  auto cfg = load(g);
+  if (!cfg) return kExitConfig;
+  const auto* job = find_job(*cfg, job_name);
+  if (!job) return kExitConfig;
+  if (!state_is_ours(*cfg)) return kExitConfig;
+  auto store = open_state(*cfg);
+  if (!store) return kExitFailed;
+  auto parts = engine::build_job(*cfg, *job);
+  engine::SyncEngine eng(*job, *store, *parts.source, *parts.target, std::move(parts.mapping));
+  const auto plan = engine::plan_adoption(eng, *parts.target);
+  nlohmann::json out = {{"job", job->name}, {"found", nlohmann::json::array()}, {"not_found", plan.not_found}};
+  if (!plan.error.empty()) {
+    std::cerr << "dirsync: " << job->name << ": " << plan.error << "\n";
+    return plan.dry_run.outcome == engine::RunOutcome::kFailed ? exit_code(plan.dry_run) : kExitConfig;
+  }
+  std::string text = "adopt for job '" + job->name + "': " + std::to_string(plan.found.size()) +
+                     " users the target already has, " + std::to_string(plan.not_found) +
+                     " it does not (a sync creates them)\n";
+  for (const auto& a : plan.found) {
+    out["found"].push_back({{"key", a.key}, {"target_id", a.target_id}, {"differing_fields", a.differing_fields}});
+    text += "  = " + a.key + " (id " + a.target_id + ")";
+    if (!a.differing_fields.empty()) {
+      text += ": the next sync updates";
+      for (const auto& f : a.differing_fields) text += " " + f;
+    }
+    text += "\n";
+  }
+  int code = kExitOk;
+  if (apply) {
+    auto done = engine::apply_adoption(*store, job->name, plan);
+    if (!done) {
+      std::cerr << "dirsync: " << done.error().message << "\n";
+      return done.error().kind == core::ErrorKind::kBusy ? kExitBusy : kExitFailed;
+    }
+    out["adopted"] = done.value();
+    text += "recorded " + std::to_string(done.value()) + " users in the snapshot\n";
+  } else if (!plan.found.empty()) {
+    text += "nothing was recorded; run 'dirsync adopt " + job->name + " --apply' to record them\n";
+  }
+  std::cout << (json ? out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n" : text);
+  return code;
 }
 
 std::string format_time(std::int64_t t) {
@@ -278,7 +399,7 @@ int cmd_status(const Globals& g, const std::string& only, bool json) {
     // A running daemon knows more (state, next run): ask it first.
     nlohmann::json answer = nlohmann::json::array();
     if (auto code = via_daemon(*cfg, {{"command", "status"}, {"job", only}}, json, &answer)) {
-      if (json && !answer.empty()) std::cout << answer[0].dump(2) << "\n";
+      if (json && !answer.empty()) std::cout << answer[0].dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       return *code;
     }
   }
@@ -297,6 +418,7 @@ int cmd_status(const Globals& g, const std::string& only, bool json) {
     auto parts = engine::build_job(*cfg, job);
     const std::size_t size = store ? store->snapshot_size(name) : 0;
     const auto runs = store ? store->runs(name, 5) : std::vector<state::RunRecord>{};
+    const auto attention = store ? engine::read_attention(*store, job) : engine::JobAttention{};
     if (json) {
       nlohmann::json j = {{"job", name},
                           {"source", parts.source->describe()},
@@ -313,10 +435,12 @@ int cmd_status(const Globals& g, const std::string& only, bool json) {
                              {"message", r.message},
                              {"counts", r.counts}});
       }
+      engine::attention_to_json(attention, j);
       out.push_back(std::move(j));
       continue;
     }
     std::cout << "job " << name << ": " << parts.source->describe() << " → " << parts.target->describe() << "\n";
+    std::cout << engine::format_attention(attention, name);
     std::cout << "  schedule: " << (job.schedule.text.empty() ? "manual" : job.schedule.text)
               << (job.run_at_start ? "" : " (not at daemon start)") << "\n";
     std::cout << "  snapshot: " << size << " user" << (size == 1 ? "" : "s") << "\n";
@@ -335,7 +459,47 @@ int cmd_status(const Globals& g, const std::string& only, bool json) {
       if (!r.message.empty()) std::cout << "       " << r.message << "\n";
     }
   }
-  if (json) std::cout << out.dump(2) << "\n";
+  if (json) std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  return kExitOk;
+}
+
+// `dirsync release JOB KEY... | --all`: through the daemon when one runs (its
+// user owns the state), else here. Keys not in quarantine are reported, and
+// do not fail the others.
+int cmd_release(const Globals& g, const std::string& job_name, const std::vector<std::string>& keys, bool all,
+                bool json) {
+  auto cfg = load(g);
+  if (!cfg) return kExitConfig;
+  if (!find_job(*cfg, job_name)) return kExitConfig;
+  if (all == !keys.empty()) {
+    std::cerr << "dirsync: name the keys to release, or --all (not both)\n";
+    return kExitConfig;
+  }
+  {
+    nlohmann::json answer = nlohmann::json::array();
+    const nlohmann::json request = {{"command", "release"}, {"job", job_name}, {"keys", keys}, {"all", all}};
+    if (auto code = via_daemon(*cfg, request, json, &answer)) {
+      if (json && !answer.empty()) std::cout << answer[0].dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      return *code;
+    }
+  }
+  if (!state_is_ours(*cfg)) return kExitConfig;
+  engine::ReleaseResult result;
+  struct stat st {};
+  if (::stat(cfg->state_dir.c_str(), &st) != 0) {
+    // No state yet: nothing was ever quarantined (and release creates no state).
+    result.unknown = all ? std::vector<std::string>{} : keys;
+  } else {
+    auto store = open_state(*cfg);
+    if (!store) return kExitFailed;
+    result = engine::release_quarantine(*store, job_name, keys, all);
+  }
+  if (result.error) {
+    std::cerr << "dirsync: " << result.error->message << "\n";
+    return result.error->kind == core::ErrorKind::kBusy ? kExitBusy : kExitFailed;
+  }
+  if (json) std::cout << engine::release_to_json(result, job_name).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  else std::cout << engine::format_release(result, job_name);
   return kExitOk;
 }
 
@@ -376,6 +540,8 @@ int run(int argc, char** argv) {
   plan->add_flag("--json", plan_json, "machine-readable plan");
   plan->add_flag("--resync", plan_resync, "plan a resync instead of a sync");
   std::string explain_key;
+  std::string plan_out;
+  plan->add_option("--out", plan_out, "save the exact changes to this file for 'dirsync apply' (JSON, mode 0600)");
   plan->add_option("--explain", explain_key,
                    "follow one source key: its record, the filter decision, the mapped payload, the snapshot entry "
                    "and what the next sync would do and why");
@@ -388,11 +554,41 @@ int run(int argc, char** argv) {
   resync->add_flag("--dry-run", resync_dry, "show what would be sent; send nothing");
   resync->add_flag("--json", resync_json, "print the report as JSON");
 
+  std::string apply_file;
+  bool apply_json = false;
+  auto* apply = app.add_subcommand(
+      "apply", "push exactly the changes of a plan saved with 'plan --out' (an operator's approval: max_detach "
+               "does not apply); changes whose snapshot entry moved since are refused");
+  apply->add_option("plan", apply_file, "the plan file")->required();
+  apply->add_flag("--json", apply_json, "print the report as JSON");
+
+  std::string adopt_job;
+  bool adopt_apply = false, adopt_json = false;
+  auto* adopt = app.add_subcommand(
+      "adopt", "find users the target already has for records a sync would create (by email), and with --apply "
+               "record them in the snapshot instead of creating them again");
+  adopt->add_option("job", adopt_job, "job name")->required();
+  adopt->add_flag("--apply", adopt_apply, "record the matches (without it: only show them)");
+  adopt->add_flag("--json", adopt_json, "machine-readable answer");
+
   std::string status_job;
   bool status_json = false;
-  auto* status = app.add_subcommand("status", "snapshot size and last runs of each job");
+  auto* status = app.add_subcommand(
+      "status", "snapshot size and last runs of each job; a run blocked by a guard, quarantined users, pending "
+                "creates");
   status->add_option("job", status_job, "only this job");
   status->add_flag("--json", status_json, "machine-readable status");
+
+  std::string release_job;
+  std::vector<std::string> release_keys;
+  bool release_all = false, release_json = false;
+  auto* release = app.add_subcommand(
+      "release", "free quarantined users (the target rejected them run after run) so that the next run sends them "
+                 "again");
+  release->add_option("job", release_job, "job name")->required();
+  release->add_option("keys", release_keys, "source keys to release");
+  release->add_flag("--all", release_all, "every quarantined user of the job");
+  release->add_flag("--json", release_json, "machine-readable answer");
 
   auto* daemon_cmd = app.add_subcommand(
       "daemon", "run every job on its schedule until SIGTERM; SIGHUP reloads the configuration (systemd: "
@@ -409,6 +605,16 @@ int run(int argc, char** argv) {
   if (check->parsed()) return cmd_check_config(g);
   if (reference->parsed()) return cmd_config_reference();
   if (sync->parsed()) return cmd_run(g, sync_jobs, sync_all, {engine::Mode::kSync, false}, sync_json, false);
+  if (plan->parsed() && !plan_out.empty()) {
+    if (!explain_key.empty()) {
+      std::cerr << "dirsync: --out and --explain do not go together\n";
+      return kExitConfig;
+    }
+    return cmd_plan_out(g, plan_job, {plan_resync ? engine::Mode::kResync : engine::Mode::kSync, true}, plan_out,
+                        plan_json);
+  }
+  if (apply->parsed()) return cmd_apply(g, apply_file, apply_json);
+  if (adopt->parsed()) return cmd_adopt(g, adopt_job, adopt_apply, adopt_json);
   if (plan->parsed()) {
     return cmd_run(g, {plan_job}, false,
                    {plan_resync ? engine::Mode::kResync : engine::Mode::kSync, true, explain_key}, plan_json, true);
@@ -417,6 +623,7 @@ int run(int argc, char** argv) {
     return cmd_run(g, {resync_job}, false, {engine::Mode::kResync, resync_dry}, resync_json, resync_dry);
   }
   if (status->parsed()) return cmd_status(g, status_job, status_json);
+  if (release->parsed()) return cmd_release(g, release_job, release_keys, release_all, release_json);
   if (daemon_cmd->parsed()) return cmd_daemon(g);
   return kExitConfig;
 }

@@ -66,8 +66,8 @@ class Session : public ControlSession, public std::enable_shared_from_this<Sessi
                            });
   }
 
-  void send(const nlohmann::json& line) override { queue(line.dump() + "\n", false); }
-  void finish(const nlohmann::json& line) override { queue(line.dump() + "\n", true); }
+  void send(const nlohmann::json& line) override { queue(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", false); }
+  void finish(const nlohmann::json& line) override { queue(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", true); }
   uid_t peer_uid() const override { return uid_; }
 
  private:
@@ -207,7 +207,7 @@ ControlCall call_daemon(const std::string& path, const nlohmann::json& request,
     }
     return call;  // ENOENT, ECONNREFUSED: no daemon
   }
-  const std::string line = request.dump() + "\n";
+  const std::string line = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
     ::close(fd);
     call.result = ControlCall::Result::kRefused;

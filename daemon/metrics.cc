@@ -109,6 +109,13 @@ void Metrics::run_finished(const engine::RunReport& report, unsigned consecutive
   if (measured) j.snapshot_users = report.snapshot_after;
   j.running = false;
   j.consecutive_failures = consecutive_failures;
+  // A failed run decided nothing about the blocked changes: they still wait for review.
+  if (report.outcome != engine::RunOutcome::kFailed) j.blocked = report.outcome == engine::RunOutcome::kBlocked;
+}
+
+void Metrics::set_blocked(const std::string& job, bool blocked) {
+  std::lock_guard lock(mu_);
+  job_locked(job).blocked = blocked;
 }
 
 void Metrics::set_snapshot_users(const std::string& job, std::size_t users) {
@@ -165,6 +172,8 @@ std::string Metrics::exposition() const {
           [](const Job& j) { return Value(j.running ? "1" : "0"); });
   per_job("dirsync_job_consecutive_failures", "Failed runs in a row.",
           [](const Job& j) { return Value(std::to_string(j.consecutive_failures)); });
+  per_job("dirsync_job_blocked", "1 when the last run was blocked by a guard (max_detach, max_update): review it.",
+          [](const Job& j) { return Value(j.blocked ? "1" : "0"); });
 
   family(out, "dirsync_http_requests_total", "counter", "HTTP requests by connector and status class.");
   for (const auto& [name, c] : connectors_) {

@@ -12,6 +12,9 @@
 //   dirsync_snapshot_users{job}                gauge; users in the job's snapshot
 //   dirsync_job_running{job}                   gauge; 1 while a run is in progress
 //   dirsync_job_consecutive_failures{job}      gauge; failed runs in a row (the daemon's count)
+//   dirsync_job_blocked{job}                   gauge; 1 when a guard (max_detach, max_update) blocked the
+//                                                     job's last run, until a run that is not blocked
+//                                                     (a failed run reviews nothing: it leaves the gauge)
 // Per connector (label `connector`: "target perscom-prod", "source hr-api"),
 // from every HTTP request its client made (http::set_exchange_observer):
 //   dirsync_http_requests_total{connector,class}      counter; class 2xx|3xx|4xx|5xx|error (no answer)
@@ -58,6 +61,9 @@ class Metrics {
                     Clock::time_point ended = Clock::now());
   // The snapshot size known before any run (the daemon reads it at start).
   void set_snapshot_users(const std::string& job, std::size_t users);
+  // Whether the job's last run was blocked, known before any run (the daemon
+  // reads the run history at start, so that a restart does not hide it).
+  void set_blocked(const std::string& job, bool blocked);
   // One HTTP request of `connector`: its status (0: no answer) and latency.
   void http_exchange(const std::string& connector, int status, std::chrono::duration<double> latency);
 
@@ -77,6 +83,7 @@ class Metrics {
     std::size_t snapshot_users = 0;
     bool running = false;
     unsigned consecutive_failures = 0;
+    bool blocked = false;  // the last run's outcome was blocked
   };
   Job& job_locked(const std::string& name);
 

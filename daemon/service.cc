@@ -91,6 +91,9 @@ struct Service::Impl {
   ServiceOptions options;
   asio::io_context io;
   std::unique_ptr<asio::thread_pool> pool;
+  // Short reads and writes of the state for status and release: never on the
+  // loop (LMDB), never queued behind a run or a plan.
+  std::unique_ptr<asio::thread_pool> state_io;
   asio::signal_set signals;
   asio::steady_timer watchdog;
   asio::steady_timer shutdown_timer;
@@ -430,7 +433,11 @@ struct Service::Impl {
     const std::string job = request.value("job", "");
     spdlog::info("control: uid {} asks for {}{}{}", session->peer_uid(), command, job.empty() ? "" : " ", job);
     if (command == "status") {
-      session->finish(status_answer(job));
+      status(job, session);
+      return;
+    }
+    if (command == "release") {
+      release(request, session);
       return;
     }
     if (command != "sync" && command != "resync" && command != "plan") {
@@ -493,11 +500,74 @@ struct Service::Impl {
     });
   }
 
-  nlohmann::json status_answer(const std::string& only) {
+  // Status reads the state (the blocked run, quarantine, outbox) on the
+  // state_io thread, then answers from the loop with the jobs' live state.
+  void status(const std::string& only, const std::shared_ptr<ControlSession>& session) {
+    if (!only.empty() && !jobs.count(only)) {
+      session->finish({{"exit_code", cli::kExitConfig}, {"error", "the daemon has no job '" + only + "'"}});
+      return;
+    }
+    std::vector<config::JobConfig> wanted;
+    for (const auto& [name, j] : jobs) {
+      if (only.empty() || name == only) wanted.push_back(j->config);
+    }
+    asio::post(*state_io, [this, only, session, wanted = std::move(wanted)] {
+      std::map<std::string, engine::JobAttention> attention;
+      for (const auto& jc : wanted) {
+        try {
+          attention[jc.name] = engine::read_attention(*store, jc);
+        } catch (const std::exception& e) {
+          spdlog::warn("{}: status cannot read the state: {}", jc.name, e.what());
+        }
+      }
+      asio::post(io, [this, only, session, attention = std::move(attention)] {
+        session->finish(status_answer(only, attention));
+      });
+    });
+  }
+
+  // `dirsync release`: on the state_io thread, under the job's lock (a run
+  // in progress holds it: the answer is "running", exit 3).
+  void release(const nlohmann::json& request, const std::shared_ptr<ControlSession>& session) {
+    const std::string job = request.value("job", "");
+    if (!jobs.count(job)) {
+      session->finish({{"exit_code", cli::kExitConfig}, {"error", "the daemon has no job '" + job + "'"}});
+      return;
+    }
+    std::vector<std::string> keys;
+    const bool all = request.value("all", false);
+    if (const auto it = request.find("keys"); it != request.end() && it->is_array()) {
+      for (const auto& k : *it) {
+        if (k.is_string()) keys.push_back(k.get<std::string>());
+      }
+    }
+    asio::post(*state_io, [this, job, keys = std::move(keys), all, session] {
+      engine::ReleaseResult result;
+      try {
+        result = engine::release_quarantine(*store, job, keys, all);
+      } catch (const std::exception& e) {
+        result.error = core::Error{core::ErrorKind::kState, e.what()};
+      }
+      nlohmann::json line;
+      if (result.error) {
+        line = {{"exit_code", result.error->kind == core::ErrorKind::kBusy ? cli::kExitBusy : cli::kExitFailed},
+                {"error", result.error->message}};
+      } else {
+        spdlog::info("{}: released from quarantine: {} user(s)", job, result.released.size());
+        line = {{"exit_code", cli::kExitOk},
+                {"text", engine::format_release(result, job)},
+                {"report", engine::release_to_json(result, job)}};
+      }
+      asio::post(io, [session, line = std::move(line)] { session->finish(line); });
+    });
+  }
+
+  nlohmann::json status_answer(const std::string& only, const std::map<std::string, engine::JobAttention>& attention) {
     nlohmann::json list = nlohmann::json::array();
     std::string text;
     for (const auto& [name, j] : jobs) {
       if (!only.empty() && name != only) continue;
+      const auto seen = attention.find(name);  // absent: a job a reload added meanwhile
       const std::string state = j->running ? "running" : j->waiting ? "waiting" : "idle";
       nlohmann::json e = {{"job", name},
                           {"schedule", j->config.schedule.text.empty() ? "manual" : j->config.schedule.text},
@@ -513,6 +583,10 @@ struct Service::Impl {
         text += "\n  snapshot: " + std::to_string(*j->snapshot_size) + " users";
       }
       text += "\n";
+      if (seen != attention.end()) {
+        text += engine::format_attention(seen->second, name);
+        engine::attention_to_json(seen->second, e);
+      }
       if (j->failures) text += "  failed runs in a row: " + std::to_string(j->failures) + "\n";
       if (j->last) {
         e["last_run"] = engine::report_to_json(*j->last, false);
@@ -546,6 +620,7 @@ Service::Service(ServiceOptions options) : impl_(std::make_unique<Impl>(std::mov
 
 Service::~Service() {
   if (impl_->pool) impl_->pool->join();
+  if (impl_->state_io) impl_->state_io->join();
   http::set_exchange_observer(nullptr);  // it points into this service's metrics
 }
 
@@ -565,6 +640,7 @@ void Service::start() {
   s.max_running = s.config->daemon.max_concurrent_jobs;
   // One more worker than runs allowed: plans asked through the socket never wait behind runs.
   s.pool = std::make_unique<asio::thread_pool>(s.max_running + 1);
+  s.state_io = std::make_unique<asio::thread_pool>(1);
   std::optional<gid_t> gid;
   if (const auto& group = s.config->daemon.control_group; !group.empty()) {
     const ::group* g = ::getgrnam(group.c_str());
@@ -581,6 +657,8 @@ void Service::start() {
   for (const auto& [name, jc] : s.config->jobs) {
     sizes[name] = s.store->snapshot_size(name);
     s.metrics.set_snapshot_users(name, sizes[name]);
+    // A run blocked before a restart still waits for review.
+    s.metrics.set_blocked(name, engine::read_attention(*s.store, jc, 0).blocked.has_value());
   }
   s.start_sizes = std::move(sizes);
   // Every HTTP request of every connector (workers' threads; Metrics is thread safe).
@@ -610,6 +688,7 @@ int Service::run() {
   s.dispatch();
   s.io.run();
   s.pool->join();
+  s.state_io->join();
   return s.exit_code;
 }
 

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,7 @@ namespace dirsync::engine {
 enum class Mode {
   kSync,    // push what changed
   kResync,  // push every current record again, in the way the target allows
+  kApply,   // push the changes of a saved plan (SyncEngine::apply_plan)
 };
 
 struct RunOptions {
@@ -59,6 +61,7 @@ struct Counts {
   std::size_t source_records = 0;  // records the source yielded
   std::size_t source_issues = 0;   // rows the source reported as bad
   std::size_t mapping_errors = 0;
+  std::size_t invalid = 0;         // mapped records with bad data for the target (core::validate_payload)
   std::size_t unchanged = 0;
   std::size_t created = 0;
   std::size_t updated = 0;
@@ -70,13 +73,22 @@ struct Counts {
   std::size_t skipped = 0;         // changes the target cannot take (updates on a create-only target)
   std::size_t filtered = 0;        // records the job's filter dropped (they count as gone from the source)
   std::size_t detach_deferred = 0; // absent users not detached yet: absent from fewer than detach_after pulls
+  std::size_t adopted = 0;         // creates the target answered with a user it already had (recorded, not created)
+  std::size_t reconciled = 0;      // creates of earlier runs with an unknown outcome, settled at this run's start
+  std::size_t pending = 0;         // creates not sent: an earlier create of the user still has an unknown outcome
+  std::size_t quarantined = 0;     // records not sent: the target rejected them quarantine_after runs in a row
+  std::size_t stale = 0;           // apply_plan: changes refused because their snapshot entry moved since the plan
+  // Updates and detaches the job's protect filter withheld ("protected" in JSON):
+  // these users are never changed, whatever the source says.
+  std::size_t protected_users = 0;
   nlohmann::json to_json() const;
 };
 
 enum class RunOutcome {
   kOk,       // everything planned was applied
   kPartial,  // the run finished, but some records were not applied or the pull was incomplete
-  kBlocked,  // the detach guard blocked this run's detaches (creates/updates still went out)
+  kBlocked,  // a guard held changes back: max_detach this run's detaches, max_update its updates
+            // (creates, and what the other guard allowed, still went out)
   kFailed,   // the run stopped: source, auth, target or state error, or a guard
 };
 const char* to_string(RunOutcome outcome);
@@ -94,6 +106,7 @@ struct Explanation {
   std::string mapping_error;
   std::optional<core::SnapshotEntry> snapshot;  // what the target acknowledged last
   std::uint32_t absent_pulls = 0;  // detach_after > 1: complete pulls in a row it was absent from, this one included
+  std::string protected_by;  // the protect condition that holds the user's change back (empty: none did)
   std::string action;  // "create", "update", "detach", "update (on_missing)", "nothing", "skipped"
   std::string why;     // the reason for `action`, in operator words
   std::optional<core::Change> change;  // the change the next sync would push
@@ -109,13 +122,19 @@ struct RunReport {
   bool pull_complete = false;
   std::string pull_note;      // why detaches were not computed, when they were not
   bool stopped = false;       // RunOptions::stop_requested ended the run early
-  std::string blocked_note;   // kBlocked: the numbers
+  std::string blocked_note;   // kBlocked: the numbers, one sentence per guard that blocked
   std::size_t snapshot_before = 0;
   std::size_t snapshot_after = 0;
   Counts counts;
   std::vector<Problem> problems;
   std::vector<Problem> notes;      // applied changes the target said something about
   std::vector<core::Change> plan;  // dry runs: every change that would be pushed
+  // Dry runs: the changes of `plan` a guard holds back this run, by key:
+  // "max_detach" or "max_update". A held change is not counted as applied.
+  std::map<std::string, std::string> held;
+  // Updates and detaches the protect filter withheld (outcome "protected"; the
+  // message names the condition). Not problems: the run can still be ok.
+  std::vector<Problem> protected_changes;
   std::string pace;                // dry runs: how long the target's rate limits make the push, if they matter
   std::optional<Explanation> explanation;  // dry runs with RunOptions::explain_key
   std::chrono::milliseconds duration{0};
@@ -147,13 +166,37 @@ class SyncEngine {
   // Runs the job once. Never throws for runtime failures: they are in the report.
   RunReport run(const RunOptions& options);
 
-  // The detach limit for a snapshot of `snapshot_size` users (see config::DetachGuard).
+  // Pushes exactly `changes` (a plan an operator saved with `dirsync plan
+  // --out` and approved), bypassing max_detach (the approval is the review).
+  // Each update/detach is pushed only while the job's snapshot entry still has
+  // the change's base_hash, and each create only while the key has no entry:
+  // a change whose entry moved since the plan is refused (a problem with
+  // outcome "stale"), the others still go. No source is read. Like run, it
+  // settles the outbox first and never throws for runtime failures.
+  RunReport apply_plan(const std::vector<core::Change>& changes);
+
+  // The limit of max_detach (and of max_update, same shape) for a snapshot of
+  // `snapshot_size` users (see config::DetachGuard).
   static std::size_t detach_limit(const config::DetachGuard& guard, std::size_t snapshot_size);
 
  private:
   class Batcher;
   RunReport run_unguarded(const RunOptions& options);
+  RunReport apply_unguarded(const std::vector<core::Change>& changes);
+  // The job's lock, or null with the report failed (busy when another process runs the job).
+  std::unique_ptr<state::JobLock> acquire_lock(RunReport& report) const;
+  // Appends the run to the state's run history (not for dry runs).
+  void record_run(RunReport& report, std::chrono::system_clock::time_point started) const;
+  // Settles the outbox's pending intents before a run (see the README's
+  // "Crash safety"): updates and detaches are re-derived by the diff; creates
+  // are re-sent, looked up or kept pending per Target::create_recovery().
+  // Dry runs only read which creates are pending. False: the state failed
+  // (report.error says why).
+  bool reconcile(RunReport& report, bool dry_run);
   bool stop_requested() const { return stop_requested_ && stop_requested_(); }
+  // The protect filter: true when it holds `change` back (the user the
+  // target holds as `entry` matches it); the change is then counted and listed.
+  bool withhold_protected(RunReport& report, const core::Change& change, const core::SnapshotEntry& entry) const;
   // Fills report.explanation's action and why once the run is decided.
   void explain(RunReport& report, std::optional<core::Change> change) const;
   const config::JobConfig& job_;
@@ -164,6 +207,10 @@ class SyncEngine {
   ProgressFn progress_;
   OutcomeFn outcome_;
   std::function<bool()> stop_requested_;  // of the run in progress
+  // Of the run in progress: creates whose earlier attempt is still unknown
+  // (key → why), and the job's quarantine.
+  std::map<std::string, std::string> pending_creates_;
+  std::map<std::string, state::QuarantineEntry> quarantine_;
 };
 
 }  // namespace dirsync::engine

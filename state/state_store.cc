@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -37,6 +39,53 @@ constexpr std::string_view kSchemaKey = "schema_version";
 core::Error state_error(std::string message) { return core::Error{core::ErrorKind::kState, std::move(message)}; }
 
 std::string errno_text(int err) { return std::strerror(err); }
+
+// Below this much free space a short write means the disk is full.
+constexpr unsigned long long kNearlyFull = 1 << 20;
+// LMDB's lock file with its default 126 reader slots: a 192-byte header and
+// 64 bytes per slot (the header and the first slots are what a process touches).
+constexpr off_t kLockFileBytes = 8192;
+
+// Why a write to the state in `dir` failed for want of space, or "" when `rc`
+// is another failure. A full disk is ENOSPC, EDQUOT or EFBIG (a file size
+// limit, ulimit -f) — or EIO, because LMDB reports a write the kernel cut short
+// (it wrote what still fitted) as EIO; that case is told apart by looking at
+// the free space and the size limit.
+std::string lack_of_space(const std::string& dir, int rc) {
+  rlimit limit{};
+  const bool limited = ::getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY;
+  const std::string limit_text =
+      limited ? "the state file reached the file size limit of " + std::to_string(limit.rlim_cur) + " bytes (ulimit -f)"
+              : std::string();
+  switch (rc) {
+    case ENOSPC:
+    case EDQUOT: return errno_text(rc);
+    case EFBIG: return errno_text(rc) + (limited ? ": " + limit_text : std::string());
+    case EIO: break;
+    default: return {};
+  }
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) == 0) {
+    // root may use the blocks reserved for it; others only f_bavail.
+    const unsigned long long left =
+        static_cast<unsigned long long>(::geteuid() == 0 ? fs.f_bfree : fs.f_bavail) * fs.f_frsize;
+    if (left < kNearlyFull) return "a write was cut short with " + std::to_string(left) + " bytes left";
+  }
+  struct stat st {};
+  if (limited && ::stat((dir + "/data.mdb").c_str(), &st) == 0 && static_cast<rlim_t>(st.st_size) >= limit.rlim_cur) {
+    return "a write was cut short: " + limit_text;
+  }
+  return {};
+}
+
+// "cannot <what> in <dir>: <LMDB's reason>", or for a full disk a message that
+// says so, and that nothing of the failed write was kept (LMDB commits all or nothing).
+std::string write_failure(const std::string& dir, const std::string& what, int rc) {
+  const std::string cause = lack_of_space(dir, rc);
+  if (cause.empty()) return lmdb::describe("cannot " + what + " in " + dir, rc);
+  return "cannot " + what + " in " + dir + ": the disk holding " + dir + " is full (" + cause +
+         "); nothing of this write was recorded: free space there and run again";
+}
 
 // mkdir -p, giving every directory it creates mode 0700 (state and locks are private).
 std::optional<std::string> make_dirs(const std::string& path) {
@@ -141,6 +190,17 @@ int seek_last_of(lmdb::Cursor& cursor, std::string_view prefix, MDB_val& key, MD
   return rc;
 }
 
+// The next sequence number of `prefix` in the database `cursor` is open on
+// (the largest + 1, from 1). Returns 0 or an LMDB code.
+int next_seq(lmdb::Cursor& cursor, std::string_view prefix, std::uint64_t& seq) {
+  MDB_val k{};
+  MDB_val d{};
+  const int rc = seek_last_of(cursor, prefix, k, d);
+  if (rc != 0 && rc != MDB_NOTFOUND) return rc;
+  seq = rc == 0 ? run_seq(lmdb::view(k)) + 1 : 1;
+  return 0;
+}
+
 }  // namespace
 
 std::string encode_entry(const core::SnapshotEntry& entry) {
@@ -180,6 +240,7 @@ struct StateStore::Impl {
   MDB_dbi runs = 0;
   MDB_dbi outbox = 0;
   MDB_dbi absent = 0;
+  MDB_dbi quarantine = 0;
   std::size_t max_map_size = 0;
   std::atomic<std::size_t> map_size{0};
 
@@ -261,7 +322,7 @@ struct StateStore::Impl {
       MDB_txn* raw = nullptr;
       int rc = mdb_txn_begin(env.get(), nullptr, 0, &raw);
       if (rc == MDB_MAP_RESIZED && adoptions++ < kMaxAdoptions && adopt_map_size_locked() == 0) continue;
-      if (rc != 0) return state_error(lmdb::describe("cannot " + what + where(), rc));
+      if (rc != 0) return state_error(write_failure(dir, what, rc));
       lmdb::Txn txn(raw);
       std::optional<core::Error> failure;
       rc = body(txn.get(), failure);
@@ -274,7 +335,7 @@ struct StateStore::Impl {
         return state_error(lmdb::describe("cannot " + what + where(), rc) + " (the map is at " +
                            std::to_string(map_size) + " bytes and may not grow further)");
       }
-      return state_error(lmdb::describe("cannot " + what + where(), rc));
+      return state_error(write_failure(dir, what, rc));
     }
   }
 
@@ -416,10 +477,28 @@ core::Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& st
   if (rc != 0) return state_error(lmdb::describe("cannot create an LMDB environment for " + state_dir, rc));
   impl->env = lmdb::Env(raw);
   const auto fail = [&](std::string_view what, int code) {
-    return state_error(lmdb::describe("cannot " + std::string(what) + " the state in " + state_dir, code));
+    // Opening a new state writes its first pages: the disk may be full already.
+    return state_error(write_failure(state_dir, std::string(what) + " the state", code));
   };
   if ((rc = mdb_env_set_maxdbs(raw, kMaxDbs)) != 0) return fail("configure", rc);
   if ((rc = mdb_env_set_mapsize(raw, options.initial_map_size)) != 0) return fail("configure", rc);
+  // LMDB sizes a new lock file with ftruncate and writes it through a shared
+  // map: on a full disk that write is a SIGBUS, not an error. Allocating the
+  // file first turns a full disk into ENOSPC here. fallocate(2) never changes
+  // data, so racing another process that initialises the file is harmless;
+  // filesystems without it keep LMDB's own behaviour.
+  {
+    const std::string lock_path = state_dir + "/lock.mdb";
+    const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return fail("open", errno);
+    struct stat st {};
+    int err = ::fstat(fd, &st) == 0 ? 0 : errno;
+    if (err == 0 && st.st_size < kLockFileBytes && ::fallocate(fd, 0, 0, kLockFileBytes) != 0 && errno != EOPNOTSUPP) {
+      err = errno;
+    }
+    ::close(fd);
+    if (err != 0) return fail("open", err);
+  }
   // MDB_NOTLS: reader slots belong to transactions, not threads, so a thread
   // can hold a SnapshotReader and write, and readers can be reset and renewed.
   if ((rc = mdb_env_open(raw, state_dir.c_str(), MDB_NOTLS, 0600)) != 0) return fail("open", rc);
@@ -449,6 +528,7 @@ core::Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& st
     if ((code = mdb_dbi_open(txn, "snapshot", MDB_CREATE, &s.snapshot)) != 0) return code;
     if ((code = mdb_dbi_open(txn, "runs", MDB_CREATE, &s.runs)) != 0) return code;
     if ((code = mdb_dbi_open(txn, "absent", MDB_CREATE, &s.absent)) != 0) return code;
+    if ((code = mdb_dbi_open(txn, "quarantine", MDB_CREATE, &s.quarantine)) != 0) return code;
     return mdb_dbi_open(txn, "outbox", MDB_CREATE, &s.outbox);
   });
   if (!init.ok()) return init.error();
@@ -504,10 +584,81 @@ std::size_t StateStore::snapshot_size(const std::string& job) {
 }
 
 core::Status StateStore::commit(const std::string& job, const std::vector<SnapshotWrite>& writes) {
+  Settlement settlement;
+  settlement.writes = writes;
+  return settle(job, settlement);
+}
+
+namespace {
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string intent_key(std::string_view job, std::uint64_t id) { return run_key(job, id); }
+
+std::string encode_intent(std::int64_t created_at, const std::string& note, const std::vector<IntentItem>& items) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& item : items) {
+    list.push_back({item.key, static_cast<int>(item.op), item.hash, item.target_id, item.payload});
+  }
+  const nlohmann::json doc = {{"t", created_at}, {"n", note}, {"i", std::move(list)}};
+  const auto bytes = nlohmann::json::to_msgpack(doc);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+std::optional<Intent> decode_intent(std::uint64_t id, std::string_view bytes) {
+  try {
+    const auto doc = nlohmann::json::from_msgpack(bytes.begin(), bytes.end());
+    Intent intent;
+    intent.id = id;
+    intent.created_at = doc.at("t").get<std::int64_t>();
+    intent.note = doc.at("n").get<std::string>();
+    for (const auto& row : doc.at("i")) {
+      IntentItem item;
+      item.key = row.at(0).get<std::string>();
+      const int op = row.at(1).get<int>();
+      if (op < 0 || op > 2) return std::nullopt;
+      item.op = static_cast<core::Op>(op);
+      item.hash = row.at(2).get<std::uint64_t>();
+      item.target_id = row.at(3).get<std::string>();
+      item.payload = row.at(4);
+      intent.items.push_back(std::move(item));
+    }
+    return intent;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string encode_quarantine(const QuarantineEntry& e) {
+  const nlohmann::json doc = {e.rejections, e.hash, e.message, e.first_at, e.last_at};
+  const auto bytes = nlohmann::json::to_msgpack(doc);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+std::optional<QuarantineEntry> decode_quarantine(std::string_view bytes) {
+  try {
+    const auto doc = nlohmann::json::from_msgpack(bytes.begin(), bytes.end());
+    QuarantineEntry e;
+    e.rejections = doc.at(0).get<std::uint32_t>();
+    e.hash = doc.at(1).get<std::uint64_t>();
+    e.message = doc.at(2).get<std::string>();
+    e.first_at = doc.at(3).get<std::int64_t>();
+    e.last_at = doc.at(4).get<std::int64_t>();
+    return e;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+core::Status StateStore::settle(const std::string& job, const Settlement& settlement) {
   Impl& s = *impl_;
   const std::string prefix = prefix_of(job);
   const auto max_key = static_cast<std::size_t>(mdb_env_get_maxkeysize(s.env.get()));
-  for (const auto& w : writes) {
+  for (const auto& w : settlement.writes) {
     if (prefix.size() + w.key.size() > max_key) {
       return state_error("cannot commit the snapshot of job '" + job + "'" + s.where() + ": key '" +
                          w.key.substr(0, 40) + "...' is " + std::to_string(w.key.size()) +
@@ -515,27 +666,152 @@ core::Status StateStore::commit(const std::string& job, const std::vector<Snapsh
     }
   }
   // Encode once, outside the transaction: a retry after MDB_MAP_FULL reuses it.
+  const auto& writes = settlement.writes;
   std::vector<std::string> values(writes.size());
   for (std::size_t i = 0; i < writes.size(); ++i) {
     if (writes[i].entry) values[i] = encode_entry(*writes[i].entry);
   }
+  std::string pending;
+  if (settlement.intent_id != 0 && !settlement.still_pending.empty()) {
+    pending = encode_intent(unix_now(), settlement.pending_note, settlement.still_pending);
+  }
+  std::vector<std::string> quarantined(settlement.quarantine.size());
+  for (std::size_t i = 0; i < settlement.quarantine.size(); ++i) {
+    if (settlement.quarantine[i].second) quarantined[i] = encode_quarantine(*settlement.quarantine[i].second);
+  }
   return s.write("commit the snapshot of job '" + job + "'", [&](MDB_txn* txn, std::optional<core::Error>&) {
     std::string full;
+    // Deletes a key; an absent key is not an error.
+    auto erase = [&](MDB_dbi dbi, const std::string& k) {
+      MDB_val mk = lmdb::val(k);
+      const int rc = mdb_del(txn, dbi, &mk, nullptr);
+      return rc == MDB_NOTFOUND ? 0 : rc;
+    };
+    auto put = [&](MDB_dbi dbi, const std::string& k, std::string_view v) {
+      MDB_val mk = lmdb::val(k);
+      MDB_val mv = lmdb::val(v);
+      return mdb_put(txn, dbi, &mk, &mv, 0);
+    };
     for (std::size_t i = 0; i < writes.size(); ++i) {
       full = prefix + writes[i].key;
-      MDB_val k = lmdb::val(full);
-      int rc = 0;
-      if (writes[i].entry) {
-        MDB_val v = lmdb::val(values[i]);
-        rc = mdb_put(txn, s.snapshot, &k, &v, 0);
-      } else {
-        rc = mdb_del(txn, s.snapshot, &k, nullptr);
-        if (rc == MDB_NOTFOUND) rc = 0;
-      }
+      const int rc = writes[i].entry ? put(s.snapshot, full, values[i]) : erase(s.snapshot, full);
+      if (rc != 0) return rc;
+    }
+    if (settlement.intent_id != 0) {
+      const std::string k = intent_key(job, settlement.intent_id);
+      const int rc = pending.empty() ? erase(s.outbox, k) : put(s.outbox, k, pending);
+      if (rc != 0) return rc;
+    }
+    for (std::size_t i = 0; i < settlement.quarantine.size(); ++i) {
+      full = prefix + settlement.quarantine[i].first;
+      if (full.size() > max_key) continue;  // such a key never reached the snapshot either
+      const int rc = settlement.quarantine[i].second ? put(s.quarantine, full, quarantined[i])
+                                                     : erase(s.quarantine, full);
       if (rc != 0) return rc;
     }
     return 0;
   });
+}
+
+core::Result<std::uint64_t> StateStore::add_intent(const std::string& job, const std::vector<IntentItem>& items) {
+  Impl& s = *impl_;
+  const std::string prefix = prefix_of(job);
+  const std::string value = encode_intent(unix_now(), {}, items);
+  std::uint64_t id = 0;
+  const core::Status status =
+      s.write("record an intent of job '" + job + "' in the outbox", [&](MDB_txn* txn, std::optional<core::Error>&) {
+        lmdb::Cursor cursor;
+        int rc = cursor.open(txn, s.outbox);
+        if (rc == 0) rc = next_seq(cursor, prefix, id);
+        if (rc != 0) return rc;
+        cursor.close();
+        const std::string key = intent_key(job, id);
+        MDB_val ik = lmdb::val(key);
+        MDB_val iv = lmdb::val(value);
+        return mdb_put(txn, s.outbox, &ik, &iv, 0);
+      });
+  if (!status.ok()) return status.error();
+  return id;
+}
+
+std::vector<Intent> StateStore::intents(const std::string& job) {
+  Impl& s = *impl_;
+  const std::string what = "read the outbox of job '" + job + "'";
+  return s.read(what, [&](MDB_txn* txn) {
+    std::vector<Intent> out;
+    const std::string prefix = prefix_of(job);
+    lmdb::Cursor cursor;
+    int rc = cursor.open(txn, s.outbox);
+    if (rc != 0) throw StateError(lmdb::describe("cannot " + what + s.where(), rc));
+    MDB_val k = lmdb::val(prefix);
+    MDB_val d{};
+    for (rc = cursor.get(&k, &d, MDB_SET_RANGE); rc == 0 && has_prefix(lmdb::view(k), prefix);
+         rc = cursor.get(&k, &d, MDB_NEXT)) {
+      auto intent = decode_intent(run_seq(lmdb::view(k)), lmdb::view(d));
+      if (!intent) throw StateError("an intent of job '" + job + "'" + s.where() + " cannot be decoded (corrupt state?)");
+      out.push_back(std::move(*intent));
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) throw StateError(lmdb::describe("cannot " + what + s.where(), rc));
+    return out;
+  });
+}
+
+std::map<std::string, QuarantineEntry> StateStore::quarantine(const std::string& job) {
+  Impl& s = *impl_;
+  const std::string what = "read the quarantine of job '" + job + "'";
+  return s.read(what, [&](MDB_txn* txn) {
+    std::map<std::string, QuarantineEntry> out;
+    const std::string prefix = prefix_of(job);
+    lmdb::Cursor cursor;
+    int rc = cursor.open(txn, s.quarantine);
+    if (rc != 0) throw StateError(lmdb::describe("cannot " + what + s.where(), rc));
+    MDB_val k = lmdb::val(prefix);
+    MDB_val d{};
+    for (rc = cursor.get(&k, &d, MDB_SET_RANGE); rc == 0 && has_prefix(lmdb::view(k), prefix);
+         rc = cursor.get(&k, &d, MDB_NEXT)) {
+      auto entry = decode_quarantine(lmdb::view(d));
+      if (!entry) {
+        throw StateError("a quarantine entry of job '" + job + "'" + s.where() + " cannot be decoded (corrupt state?)");
+      }
+      out.emplace(std::string(lmdb::view(k).substr(prefix.size())), std::move(*entry));
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) throw StateError(lmdb::describe("cannot " + what + s.where(), rc));
+    return out;
+  });
+}
+
+core::Result<std::size_t> StateStore::release(const std::string& job, const std::vector<std::string>& keys) {
+  Impl& s = *impl_;
+  const std::string prefix = prefix_of(job);
+  std::size_t cleared = 0;
+  const core::Status status =
+      s.write("release quarantined users of job '" + job + "'", [&](MDB_txn* txn, std::optional<core::Error>&) {
+        cleared = 0;
+        std::vector<std::string> doomed;
+        if (keys.empty()) {
+          lmdb::Cursor cursor;
+          int rc = cursor.open(txn, s.quarantine);
+          if (rc != 0) return rc;
+          MDB_val k = lmdb::val(prefix);
+          MDB_val d{};
+          for (rc = cursor.get(&k, &d, MDB_SET_RANGE); rc == 0 && has_prefix(lmdb::view(k), prefix);
+               rc = cursor.get(&k, &d, MDB_NEXT)) {
+            doomed.push_back(lmdb::to_string(k));
+          }
+          if (rc != 0 && rc != MDB_NOTFOUND) return rc;
+        } else {
+          for (const auto& key : keys) doomed.push_back(prefix + key);
+        }
+        for (const auto& key : doomed) {
+          MDB_val dk = lmdb::val(key);
+          const int rc = mdb_del(txn, s.quarantine, &dk, nullptr);
+          if (rc == 0) ++cleared;
+          else if (rc != MDB_NOTFOUND) return rc;
+        }
+        return 0;
+      });
+  if (!status.ok()) return status.error();
+  return cleared;
 }
 
 core::Result<std::uint64_t> StateStore::record_run(const std::string& job, RunRecord run, std::size_t keep) {
@@ -547,15 +823,13 @@ core::Result<std::uint64_t> StateStore::record_run(const std::string& job, RunRe
       s.write("record a run of job '" + job + "'", [&](MDB_txn* txn, std::optional<core::Error>&) {
         lmdb::Cursor cursor;
         int rc = cursor.open(txn, s.runs);
+        if (rc == 0) rc = next_seq(cursor, prefix, id);
         if (rc != 0) return rc;
         MDB_val k{};
         MDB_val d{};
-        rc = seek_last_of(cursor, prefix, k, d);
-        if (rc != 0 && rc != MDB_NOTFOUND) return rc;
-        id = rc == 0 ? run_seq(lmdb::view(k)) + 1 : 1;
         run.id = id;
         const std::string key = run_key(job, id);
-        const std::string value = run_to_json(run).dump();
+        const std::string value = run_to_json(run).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         MDB_val rk = lmdb::val(key);
         MDB_val rv = lmdb::val(value);
         if ((rc = mdb_put(txn, s.runs, &rk, &rv, 0)) != 0) return rc;

@@ -17,7 +17,9 @@
 //   snapshot  "<job>\0<key>"   → entry (hash, target id, payload)  -- only acknowledged records
 //   runs      "<job>\0<be64 seq>" → JSON run record
 //   absent    "<job>\0<key>"   → u32: consecutive complete pulls the key was absent from (detach_after)
-//   outbox    "<job>\0<...>"   → reserved for pending intents (reliability issue); empty today
+//   outbox    "<job>\0<be64 id>" → intent: a batch about to be sent, or the part of
+//                                   one whose outcome is still unknown (MessagePack)
+//   quarantine "<job>\0<key>"  → a record the target keeps rejecting (MessagePack)
 //
 // Thread safety: a StateStore may be shared by threads; each call opens its own
 // transaction. SnapshotReader is used from one thread; it must not outlive the
@@ -74,6 +76,48 @@ struct SnapshotWrite {
   std::optional<core::SnapshotEntry> entry;  // nullopt: erase the key
 };
 
+// One change of a batch as the outbox records it before the batch is sent.
+// Creates keep their payload: a create whose outcome is unknown is settled
+// later (looked up or re-sent) and, if the target has it, recorded from it.
+struct IntentItem {
+  std::string key;
+  core::Op op = core::Op::kCreate;
+  std::uint64_t hash = 0;     // the payload's canonical hash
+  std::string target_id;      // update/detach: the id the change was sent to
+  nlohmann::json payload;     // creates only; null otherwise
+};
+
+// A batch the engine sent or was about to send, not settled yet: the job died
+// (crash, kill, full disk) between recording it and recording its outcome, or
+// the target's answer left some creates unknown.
+struct Intent {
+  std::uint64_t id = 0;         // per job, increasing (the attempt id)
+  std::int64_t created_at = 0;  // unix seconds
+  std::string note;             // why it is still pending (empty: the run never settled it)
+  std::vector<IntentItem> items;
+};
+
+// A record the target rejected `rejections` times in a row with the same
+// payload (`hash`). Quarantined once rejections reach the job's quarantine_after.
+struct QuarantineEntry {
+  std::uint32_t rejections = 0;
+  std::uint64_t hash = 0;
+  std::string message;          // the target's last answer
+  std::int64_t first_at = 0;    // unix seconds of the first rejection of this streak
+  std::int64_t last_at = 0;
+};
+
+// Everything a settled batch changes, written in ONE transaction: the snapshot
+// moves, the intent is cleared (or narrowed to what is still unknown), and the
+// quarantine counts follow the outcomes.
+struct Settlement {
+  std::vector<SnapshotWrite> writes;
+  std::uint64_t intent_id = 0;             // 0: no intent to settle
+  std::vector<IntentItem> still_pending;   // empty: the intent is deleted
+  std::string pending_note;                // Intent::note for still_pending
+  std::vector<std::pair<std::string, std::optional<QuarantineEntry>>> quarantine;  // nullopt: clear the key
+};
+
 struct RunRecord {
   std::uint64_t id = 0;         // assigned by record_run (per job, increasing)
   std::int64_t started_at = 0;  // unix seconds
@@ -126,6 +170,18 @@ class StateStore {
   // All or nothing. Erasing an absent key is not an error. A key too long for
   // LMDB (job + key over ~500 bytes) is an Error and nothing is written.
   core::Status commit(const std::string& job, const std::vector<SnapshotWrite>& writes);
+
+  // The outbox. `add_intent` records a batch before it is sent (one durable
+  // transaction) and returns its id; `settle` applies a Settlement atomically.
+  // `intents` lists the job's pending intents, oldest first.
+  core::Result<std::uint64_t> add_intent(const std::string& job, const std::vector<IntentItem>& items);
+  core::Status settle(const std::string& job, const Settlement& settlement);
+  std::vector<Intent> intents(const std::string& job);
+
+  // Quarantine: the job's entries (usually few), and an operator's release.
+  std::map<std::string, QuarantineEntry> quarantine(const std::string& job);
+  // Clears the given keys (all of the job's when `keys` is empty); returns how many were cleared.
+  core::Result<std::size_t> release(const std::string& job, const std::vector<std::string>& keys);
 
   // Appends a run record (id = the job's largest id + 1, starting at 1), keeping
   // the newest `keep` per job (at least the one just written). Returns the id.

@@ -1,5 +1,7 @@
 #include "connectors/http/http_client.h"
 
+#include "core/validate.h"
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -144,15 +146,14 @@ std::string server_message(const Response& response) {
       if (it != parsed.end() && it->is_string() && !it->get<std::string>().empty()) return it->get<std::string>();
     }
   }
-  std::string text;
-  for (char c : trim(response.body)) {
-    if (text.size() >= 300) {
-      text += "...";
-      break;
-    }
-    text += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
+  // A non-JSON body (an HTML error page, a Latin-1 message) is shown as text:
+  // control characters as spaces, bytes that are not UTF-8 escaped, cut at 300
+  // bytes on a character boundary — it ends up in reports and JSON.
+  std::string text(trim(response.body).substr(0, 1200));
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
   }
-  if (!text.empty()) return text;
+  if (!text.empty()) return core::printable(text, 300);
   return "HTTP " + std::to_string(response.status);
 }
 

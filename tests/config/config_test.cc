@@ -601,6 +601,15 @@ TEST(ConfigLoader, RejectsASecondDocument) {
               ElementsAre("dirsync.yaml:3:1: a second YAML document; expected one document per file"));
 }
 
+// yaml-cpp 0.7 loops, allocating, on a ',' that cannot start a node (found by fuzz/config_fuzz).
+TEST(ConfigLoader, RejectsAStrayCommaInsteadOfFillingMemory) {
+  EXPECT_THAT(errors_of(","), ElementsAre("dirsync.yaml:1:1: malformed YAML: unexpected ','; "
+                                          "expected well-formed YAML (check indentation and quoting)"));
+  EXPECT_THAT(errors_of("state_dir: /a\n---\n  , x\n"),
+              ElementsAre("dirsync.yaml:3:3: malformed YAML: unexpected ','; "
+                          "expected well-formed YAML (check indentation and quoting)"));
+}
+
 TEST(ConfigLoader, ReportsAnUnreadableConfigFile) {
   TempDir dir;
   const std::string path = (dir.path() / "absent.yaml").string();
@@ -628,6 +637,7 @@ TEST(ConfigSchema, DocumentsEverySectionInFileOrder) {
                           "targets.<name> (type: file)", "targets.<name> (type: healvi)",
                           "targets.<name> (type: hesh)", "targets.<name> (type: perscom)",
                           "targets.<name> (type: royalti)", "jobs.<name>", "jobs.<name>.max_detach",
+                          "jobs.<name>.max_update",
                           "jobs.<name>.filter", "filter conditions", "daemon", "jobs.<name>.schedule"));
   for (const auto& s : schema()) {
     for (const auto& k : s.keys) {

@@ -14,18 +14,7 @@ using testing::errors_of;
 
 // The job's schedule is on line 12; `extra` starts on line 13.
 std::string with_schedule(const std::string& schedule, const std::string& extra = "") {
-  return R"(state_dir: /var/lib/dirsync
-sources:
-  hr: {type: csv, path: /srv/hr.csv, key: id}
-targets:
-  out: {type: file, path: /srv/out.jsonl}
-jobs:
-  j:
-    source: hr
-    target: out
-    mapping:
-      name: "{name}"
-    schedule: )" + schedule + "\n" + extra;
+  return testing::one_job("    schedule: " + schedule + "\n" + extra);
 }
 
 TEST(ScheduleConfig, ReadsEveryWithJitter) {

@@ -23,6 +23,24 @@ inline std::string yaml(std::string_view text) {
   return std::string(text);
 }
 
+// A valid file with one job 'j' (source hr, target out, mapping name) in 11
+// lines: `tail` — more keys of the job, indented by four spaces — starts on line 12.
+inline std::string one_job(std::string_view tail) {
+  if (!tail.empty() && tail.front() == '\n') tail.remove_prefix(1);
+  return R"(state_dir: /var/lib/dirsync
+sources:
+  hr: {type: csv, path: /srv/hr.csv, key: id}
+targets:
+  out: {type: file, path: /srv/out.jsonl}
+jobs:
+  j:
+    source: hr
+    target: out
+    mapping:
+      name: "{name}"
+)" + std::string(tail);
+}
+
 // The errors of a load that must fail (an empty vector fails the test).
 inline std::vector<std::string> errors_of(std::string_view text, const std::string& file = "dirsync.yaml") {
   try {

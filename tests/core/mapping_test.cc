@@ -165,6 +165,29 @@ TEST(TemplateFunctions, ReplaceRewritesEveryMatchWithGroups) {
   EXPECT_EQ(render_error("{v | replace:'a','b'}", with("w", {"a"})), "attribute 'v' is missing");
 }
 
+// A long value overflowed the stack inside std::regex (found by fuzz/mapping_fuzz).
+TEST(TemplateFunctions, ReplaceRefusesAValueTooLongForStdRegexAsARecordError) {
+  const std::string tmpl = "{v | replace:'(a|b)*','z'}";
+  EXPECT_EQ(render(tmpl, with("v", {std::string(1000, 'a')})), "zz");
+  EXPECT_EQ(render_error(tmpl, with("v", {"ab", std::string(200'000, 'a')})),
+            "attribute 'v' has a value of 200000 bytes; 'replace' takes at most 1000");
+}
+
+// libstdc++ overflowed a long reading these numbers: undefined behaviour (found by fuzz/mapping_fuzz).
+TEST(TemplateFunctions, ReplaceRejectsBackReferencesAndCountsTooLargeToRead) {
+  int col = 0;
+  EXPECT_EQ(parse_error(R"({v | replace:'(a)\44444444444444444444','b'})", &col),
+            R"(bad regex '(a)\44444444444444444444' for 'replace': a bad back reference; )"
+            "expected an ECMAScript regular expression");
+  EXPECT_EQ(col, 14);
+  EXPECT_EQ(parse_error("{v | replace:'a{1,99999999999999999999}','b'}", &col),
+            "bad regex 'a{1,99999999999999999999}' for 'replace': a bad {m,n} count; "
+            "expected an ECMAScript regular expression");
+  // Long digit runs elsewhere are plain text; an escaped brace is no count.
+  EXPECT_EQ(render(R"({v | replace:'\{01234567890123456789','x'})", with("v", {"{01234567890123456789}"})), "x}");
+  EXPECT_EQ(render(R"({v | replace:'(\d)\1{2}0123456789012','x'})", with("v", {"1110123456789012"})), "x");
+}
+
 TEST(TemplateFunctions, ReplaceRejectsABadRegexAtItsArgument) {
   int col = 0;
   EXPECT_EQ(parse_error("{v | replace:'(a','b'}", &col),

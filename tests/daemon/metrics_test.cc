@@ -264,6 +264,26 @@ TEST(Metrics, SnapshotSizeCanBeSetBeforeAnyRun) {
   EXPECT_THAT(m.exposition(), HasSubstr("\ndirsync_snapshot_users{job=\"hr\"} 42\n"));
 }
 
+TEST(Metrics, BlockedGaugeStaysOneFromABlockedRunUntilARunThatIsNotBlocked) {
+  Metrics m;
+  m.run_started("hr");
+  EXPECT_THAT(m.exposition(), HasSubstr("\n# TYPE dirsync_job_blocked gauge\ndirsync_job_blocked{job=\"hr\"} 0\n"));
+  m.run_finished(report("hr", engine::RunOutcome::kBlocked, std::chrono::milliseconds(10)), 0, kEnded);
+  EXPECT_THAT(m.exposition(), HasSubstr("\ndirsync_job_blocked{job=\"hr\"} 1\n"));
+  // A failed run (the source down) reviewed nothing: the blocked changes still wait.
+  m.run_finished(report("hr", engine::RunOutcome::kFailed, std::chrono::milliseconds(10)), 1, kEnded);
+  EXPECT_THAT(m.exposition(), HasSubstr("\ndirsync_job_blocked{job=\"hr\"} 1\n"));
+  m.run_finished(report("hr", engine::RunOutcome::kPartial, std::chrono::milliseconds(10)), 0, kEnded);
+  EXPECT_THAT(m.exposition(), HasSubstr("\ndirsync_job_blocked{job=\"hr\"} 0\n"));
+}
+
+TEST(Metrics, BlockedCanBeSetBeforeAnyRun) {
+  // The daemon reads the run history at start: a restart does not hide a blocked run.
+  Metrics m;
+  m.set_blocked("hr", true);
+  EXPECT_THAT(m.exposition(), HasSubstr("\ndirsync_job_blocked{job=\"hr\"} 1\n"));
+}
+
 TEST(Metrics, EscapesBackslashQuoteAndNewlineInLabelValues) {
   Metrics m;
   m.run_started("a\\b\"c\nd");
@@ -371,10 +391,11 @@ TEST_F(MetricsServerTest, ServesEverySeriesInTheTextFormat) {
                        "dirsync_up", "dirsync_build_info", "dirsync_runs_total", "dirsync_records_total",
                        "dirsync_run_duration_seconds", "dirsync_last_run_timestamp_seconds",
                        "dirsync_last_success_timestamp_seconds", "dirsync_snapshot_users", "dirsync_job_running",
-                       "dirsync_job_consecutive_failures", "dirsync_http_requests_total",
+                       "dirsync_job_consecutive_failures", "dirsync_job_blocked", "dirsync_http_requests_total",
                        "dirsync_http_request_duration_seconds"}));
-  // 2 + 2 jobs × (4 outcomes + 8 ops + 10 histogram + snapshot, running, failures) + 2 timestamps of the job that ran
-  EXPECT_EQ(samples.size(), 2u + 2u * (4 + 8 + 10 + 3) + 2u);
+  // 2 + 2 jobs × (4 outcomes + 8 ops + 10 histogram + snapshot, running, failures, blocked) + 2 timestamps of
+  // the job that ran
+  EXPECT_EQ(samples.size(), 2u + 2u * (4 + 8 + 10 + 4) + 2u);
   const std::string hr = "hr-to-perscom";
   EXPECT_EQ(value_of(samples, "dirsync_up", {}), "1");
   EXPECT_EQ(value_of(samples, "dirsync_build_info", {{"version", kVersion}}), "1");

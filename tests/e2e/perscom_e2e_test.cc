@@ -125,7 +125,7 @@ class PerscomEndToEnd : public ::testing::Test {
 
   std::size_t count_requests(const std::string& method) {
     std::size_t n = 0;
-    for (const auto& r : server_.request_log()) n += r.method == method;
+    for (const auto& r : server_.request_log()) n += r.method == method && r.path.find("/users/batch") != std::string::npos;
     return n;
   }
 
@@ -251,13 +251,16 @@ TEST_F(PerscomEndToEnd, InvalidRecordsAreRejectedAndEveryValidOneLands) {
   auto run = dirsync({"sync", "hr-to-perscom"});
   EXPECT_EQ(run.exit_code, 4) << run.out << run.err;
   // PERSCOM names only the first bad record of a 422: E4 (a duplicate of E8's
-  // email) is rejected, then E8 goes through alone; E10 is rejected.
+  // email) is rejected, then E8 goes through alone. E10's invalid email never
+  // leaves dirsync: it is reported with its CSV line.
   EXPECT_NE(run.out.find("created    10"), std::string::npos) << run.out;
-  EXPECT_NE(run.out.find("rejected   2"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("rejected   1"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("invalid    1"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("key E4: create rejected: The resources.3.email field has a duplicate value."),
             std::string::npos)
       << run.out;
-  EXPECT_NE(run.out.find("key E10: create rejected: The resources.8.email field must be a valid email address."),
+  EXPECT_NE(run.out.find("users.csv:11 key E10: validation invalid: field 'email': \"not-an-email\" is not a valid "
+                         "email address"),
             std::string::npos)
       << run.out;
   EXPECT_EQ(server_.users().size(), 10u);
@@ -301,12 +304,16 @@ TEST_F(PerscomEndToEnd, LostAnswerToACreateNeverDuplicatesUsers) {
   auto run = dirsync({"sync", "hr-to-perscom"});
   EXPECT_EQ(run.exit_code, 4) << run.out << run.err;
   EXPECT_EQ(server_.users().size(), 5u);
-  // The next run tries the creates again; PERSCOM's unique email refuses them
-  // rather than creating anyone twice.
+  // The outbox kept the creates whose outcome is unknown: the next run looks
+  // them up by email and records them instead of creating anyone twice.
   auto again = dirsync({"sync", "hr-to-perscom"});
-  EXPECT_EQ(again.exit_code, 4) << again.out << again.err;
-  EXPECT_NE(again.out.find("has already been taken"), std::string::npos) << again.out;
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_NE(again.out.find("recorded, not created again"), std::string::npos) << again.out;
   EXPECT_EQ(server_.users().size(), 5u);
+  EXPECT_EQ(count_requests("POST"), 1u) << "one create request in all: none was re-sent";
+  auto third = dirsync({"sync", "hr-to-perscom"});
+  EXPECT_EQ(third.exit_code, 0) << third.out << third.err;
+  EXPECT_NE(third.out.find("unchanged  5"), std::string::npos) << third.out;
 }
 
 TEST_F(PerscomEndToEnd, MassRemovalIsBlockedByMaxDetach) {
@@ -340,6 +347,93 @@ TEST_F(PerscomEndToEnd, EmptyExportDetachesNobody) {
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_EQ(server_.request_count(), 0u);
   EXPECT_EQ(server_.users().size(), 8u);
+}
+
+TEST_F(PerscomEndToEnd, ABlockedRunIsApprovedThroughASavedPlanAndAppliesExactlyIt) {
+  auto users = v1_users(30);
+  write_csv(users);
+  ASSERT_EQ(dirsync({"sync", "hr-to-perscom"}).exit_code, 0);
+  users.resize(20);  // a third of the directory vanishes: max_detach blocks it
+  write_csv(users);
+  ASSERT_EQ(dirsync({"sync", "hr-to-perscom"}).exit_code, 4);
+  ASSERT_EQ(server_.users().size(), 30u);
+
+  const std::string plan_path = (dir_ / "plan.json").string();
+  auto plan = dirsync({"plan", "hr-to-perscom", "--out", plan_path});
+  ASSERT_EQ(plan.exit_code, 0) << plan.out << plan.err;
+  EXPECT_NE(plan.out.find("saved 10 changes to " + plan_path), std::string::npos) << plan.out;
+  EXPECT_EQ(fs::status(plan_path).permissions() & (fs::perms::group_all | fs::perms::others_all), fs::perms::none);
+  const auto saved = json::parse(std::ifstream(plan_path));
+  ASSERT_EQ(saved["changes"].size(), 10u);
+  EXPECT_EQ(saved["changes"][0]["op"], "detach");
+  EXPECT_TRUE(saved.contains("blocked")) << "the plan says the run it shows was blocked";
+
+  // Meanwhile E30 comes back edited, and a sync (still blocked for the other
+  // detaches) updates it: its snapshot entry moved, so its approved detach is
+  // refused as stale; the other nine are still valid.
+  users.push_back(v1_users(30)[29]);
+  users.back().first = "Changed";
+  write_csv(users);
+  ASSERT_EQ(dirsync({"sync", "hr-to-perscom"}).exit_code, 4);
+
+  auto applied = dirsync({"apply", plan_path});
+  EXPECT_EQ(applied.exit_code, 4) << applied.out << applied.err;
+  EXPECT_NE(applied.out.find("detached   9"), std::string::npos) << applied.out;
+  EXPECT_NE(applied.out.find("stale      1"), std::string::npos) << applied.out;
+  EXPECT_NE(applied.out.find("key E30: detach stale"), std::string::npos) << applied.out;
+  EXPECT_EQ(server_.users().size(), 21u);
+  EXPECT_EQ(server_users().count("user30@example.com"), 1u);
+
+  auto status = dirsync({"status", "hr-to-perscom"});
+  EXPECT_NE(status.out.find("apply"), std::string::npos) << status.out;
+}
+
+TEST_F(PerscomEndToEnd, ApplyRefusesAPlanThatWasEdited) {
+  write_csv(v1_users(3));
+  const std::string plan_path = (dir_ / "plan.json").string();
+  ASSERT_EQ(dirsync({"plan", "hr-to-perscom", "--out", plan_path}).exit_code, 0);
+  auto saved = json::parse(std::ifstream(plan_path));
+  saved["changes"][1]["payload"]["name"] = "Mallory";
+  std::ofstream(plan_path) << saved.dump();
+  auto applied = dirsync({"apply", plan_path});
+  EXPECT_EQ(applied.exit_code, 2) << applied.out << applied.err;
+  EXPECT_NE(applied.err.find("changes[1]: payload does not match its hash"), std::string::npos) << applied.err;
+  EXPECT_TRUE(server_.users().empty());
+}
+
+TEST_F(PerscomEndToEnd, AdoptsUsersPerscomAlreadyHasAfterTheStateWasLost) {
+  const auto users = v1_users(6);
+  write_csv(users);
+  ASSERT_EQ(dirsync({"sync", "hr-to-perscom"}).exit_code, 0);
+  fs::remove_all(dir_ / "state");  // the state directory is lost
+  server_.clear_log();
+
+  auto look = dirsync({"adopt", "hr-to-perscom"});
+  ASSERT_EQ(look.exit_code, 0) << look.out << look.err;
+  EXPECT_NE(look.out.find("6 users the target already has, 0 it does not"), std::string::npos) << look.out;
+  EXPECT_NE(look.out.find("nothing was recorded"), std::string::npos) << look.out;
+  auto adopt = dirsync({"adopt", "hr-to-perscom", "--apply"});
+  ASSERT_EQ(adopt.exit_code, 0) << adopt.out << adopt.err;
+  EXPECT_NE(adopt.out.find("recorded 6 users"), std::string::npos) << adopt.out;
+
+  auto sync = dirsync({"sync", "hr-to-perscom"});
+  EXPECT_EQ(sync.exit_code, 0) << sync.out << sync.err;
+  EXPECT_NE(sync.out.find("unchanged  6"), std::string::npos) << sync.out;
+  EXPECT_EQ(count_requests("POST"), 0u) << "nobody was created again";
+  EXPECT_EQ(server_.users().size(), 6u);
+}
+
+TEST_F(PerscomEndToEnd, AdoptsAutomaticallyWhenPerscomSaysTheEmailIsTaken) {
+  const auto users = v1_users(4);
+  write_csv(users);
+  ASSERT_EQ(dirsync({"sync", "hr-to-perscom"}).exit_code, 0);
+  fs::remove_all(dir_ / "state");
+  auto sync = dirsync({"sync", "hr-to-perscom"});
+  EXPECT_EQ(sync.exit_code, 0) << sync.out << sync.err;
+  EXPECT_NE(sync.out.find("adopted    4"), std::string::npos) << sync.out;
+  EXPECT_EQ(server_.users().size(), 4u);
+  auto again = dirsync({"sync", "hr-to-perscom"});
+  EXPECT_NE(again.out.find("unchanged  4"), std::string::npos) << again.out;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The engine's rules, with an in-memory source and a scripted target in front
 // of a real LMDB state store. Connectors are tested against real servers in
 // tests/connectors; here only the engine's decisions are under test.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -12,6 +13,8 @@
 
 namespace dirsync::engine {
 namespace {
+
+using ::testing::HasSubstr;
 
 using core::Change;
 using core::Op;
@@ -73,13 +76,30 @@ class ScriptedTarget : public core::Target {
   bool short_answer = false;
   std::size_t batch = 2;
   int next_id = 100;
+  core::CreateRecovery recovery = core::CreateRecovery::kResend;
+  std::map<std::string, core::Found> found_for;  // lookup answers by key (absent: not found)
+  std::optional<core::Error> lookup_error;
+  std::size_t lookups = 0;
+  std::function<void()> on_apply;  // runs before each batch is answered
 
   const core::Capabilities& capabilities() const override { return caps; }
   const std::vector<core::FieldSpec>& fields() const override { return fields_; }
   std::size_t batch_size() const override { return batch; }
   std::string describe() const override { return "scripted"; }
+  core::CreateRecovery create_recovery() const override { return recovery; }
+  core::Result<std::vector<std::optional<core::Found>>> lookup(std::span<const Change> creates) override {
+    ++lookups;
+    if (lookup_error) return *lookup_error;
+    std::vector<std::optional<core::Found>> out;
+    for (const auto& c : creates) {
+      auto it = found_for.find(c.key);
+      out.push_back(it == found_for.end() ? std::nullopt : std::optional<core::Found>(it->second));
+    }
+    return out;
+  }
   core::Result<std::vector<Outcome>> apply(std::span<const Change> changes) override {
     ++calls;
+    if (on_apply) on_apply();
     batch_sizes.push_back(changes.size());
     if (error) return *error;
     std::vector<Outcome> out;
@@ -840,6 +860,425 @@ TEST_F(SyncEngineTest, TellsTheOutcomeHookAboutEveryAnsweredChangeWithoutPayload
   EXPECT_EQ(seen[1].key, "u2");
   EXPECT_EQ(seen[1].outcome, core::OutcomeKind::kRejected);
   EXPECT_EQ(seen[1].message, "email taken");
+}
+
+
+// ---- the outbox ----------------------------------------------------------
+
+TEST_F(SyncEngineTest, RecordsEachBatchInTheOutboxBeforeSendingAndClearsItWithTheSnapshot) {
+  source_.set_records(users(3));
+  std::vector<std::size_t> intents_seen;
+  target_.on_apply = [&] {
+    const auto intents = store_->intents("job");
+    intents_seen.push_back(intents.empty() ? 0 : intents.back().items.size());
+  };
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  EXPECT_EQ(intents_seen, (std::vector<std::size_t>{2, 1})) << "each batch was durable before it was sent";
+  EXPECT_TRUE(store_->intents("job").empty());
+  EXPECT_EQ(store_->snapshot_size("job"), 3u);
+}
+
+TEST_F(SyncEngineTest, KeepsAnUnknownCreatePendingAndNeverSendsItAgainBlindly) {
+  target_.recovery = core::CreateRecovery::kLookup;
+  source_.set_records(users(2));
+  target_.outcome_for["u2"] = Outcome::unknown("the connection dropped after the request was sent");
+  EXPECT_EQ(run().counts.unknown, 1u);
+  ASSERT_EQ(store_->intents("job").size(), 1u);
+  EXPECT_EQ(store_->intents("job")[0].items.at(0).key, "u2");
+
+  // The lookup fails: u2 stays pending and is not sent.
+  target_.outcome_for.clear();
+  target_.sent.clear();
+  target_.lookup_error = core::Error{core::ErrorKind::kTarget, "search unavailable"};
+  auto report = run();
+  EXPECT_EQ(target_.count(Op::kCreate), 0u);
+  EXPECT_EQ(report.counts.pending, 1u);
+  EXPECT_EQ(report.outcome, RunOutcome::kPartial);
+  ASSERT_EQ(store_->intents("job").size(), 1u);
+  EXPECT_THAT(store_->intents("job")[0].note, HasSubstr("search unavailable"));
+}
+
+TEST_F(SyncEngineTest, RecordsAnUnknownCreateTheTargetTurnsOutToHaveWithoutCreatingItAgain) {
+  target_.recovery = core::CreateRecovery::kLookup;
+  source_.set_records(users(2));
+  target_.outcome_for["u2"] = Outcome::unknown("lost answer");
+  run();
+  target_.outcome_for.clear();
+  target_.sent.clear();
+  target_.found_for["u2"] = core::Found{"777", json{{"name", "User 2"}}};
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kOk) << report.error;
+  EXPECT_EQ(report.counts.reconciled, 1u);
+  EXPECT_EQ(target_.sent.size(), 0u) << "found by the lookup, so neither created nor updated";
+  EXPECT_EQ(store_->get("job", "u2")->target_id, "777");
+  EXPECT_TRUE(store_->intents("job").empty());
+}
+
+TEST_F(SyncEngineTest, CreatesAgainAnUnknownCreateTheLookupDoesNotFind) {
+  target_.recovery = core::CreateRecovery::kLookup;
+  source_.set_records(users(2));
+  target_.outcome_for["u2"] = Outcome::unknown("lost answer");
+  run();
+  target_.outcome_for.clear();
+  target_.sent.clear();
+  auto report = run();
+  EXPECT_EQ(target_.lookups, 1u);
+  ASSERT_EQ(target_.sent.size(), 1u);
+  EXPECT_EQ(target_.sent[0].key, "u2");
+  EXPECT_EQ(report.counts.created, 1u);
+  EXPECT_TRUE(store_->intents("job").empty());
+}
+
+TEST_F(SyncEngineTest, SettlesABatchInterruptedBeforeItsAnswerWasRecorded) {
+  // What a kill between sending and recording leaves behind: an intent.
+  target_.recovery = core::CreateRecovery::kLookup;
+  state::IntentItem create{"u1", Op::kCreate, core::canonical_hash(json{{"name", "User 1"}}), "",
+                           json{{"name", "User 1"}}};
+  state::IntentItem update{"u9", Op::kUpdate, 1, "900", nullptr};
+  ASSERT_TRUE(store_->add_intent("job", {create, update}).ok());
+  target_.found_for["u1"] = core::Found{"555", json{{"name", "Old name"}}};
+  source_.set_records(users(1));
+  auto report = run();
+  EXPECT_EQ(report.counts.reconciled, 1u);
+  EXPECT_TRUE(store_->intents("job").empty());
+  // The target's user differed from the source: this run updated it.
+  ASSERT_EQ(target_.sent.size(), 1u);
+  EXPECT_EQ(target_.sent[0].op, Op::kUpdate);
+  EXPECT_EQ(target_.sent[0].target_id, "555");
+  EXPECT_EQ(store_->get("job", "u1")->payload, json({{"name", "User 1"}}));
+}
+
+TEST_F(SyncEngineTest, ResendsInterruptedCreatesWhereTheTargetMakesThatHarmless) {
+  state::IntentItem create{"u1", Op::kCreate, 1, "", json{{"name", "User 1"}}};
+  ASSERT_TRUE(store_->add_intent("job", {create}).ok());
+  source_.set_records(users(1));
+  auto report = run();
+  EXPECT_EQ(target_.lookups, 0u);
+  EXPECT_EQ(report.counts.created, 1u);
+  EXPECT_TRUE(store_->intents("job").empty());
+}
+
+TEST_F(SyncEngineTest, RecordsAnAdoptedUserAsTheTargetHoldsItSoTheNextRunUpdatesIt) {
+  source_.set_records(users(1));
+  target_.outcome_for["u1"] = Outcome::adopted("42", json{{"name", "Legacy"}}, "already existed: adopted");
+  auto first = run();
+  EXPECT_EQ(first.counts.adopted, 1u);
+  EXPECT_EQ(first.counts.created, 0u);
+  EXPECT_EQ(store_->get("job", "u1")->payload, json({{"name", "Legacy"}}));
+  target_.outcome_for.clear();
+  target_.sent.clear();
+  auto second = run();
+  ASSERT_EQ(target_.sent.size(), 1u);
+  EXPECT_EQ(target_.sent[0].op, Op::kUpdate);
+  EXPECT_EQ(target_.sent[0].target_id, "42");
+}
+
+// ---- quarantine ------------------------------------------------------------
+
+TEST_F(SyncEngineTest, QuarantinesARecordRejectedRunAfterRunUntilItChanges) {
+  job_.quarantine_after = 2;
+  source_.set_records(users(2));
+  target_.outcome_for["u2"] = Outcome::rejected("The email field must be a valid email address.");
+  run();
+  run();
+  target_.sent.clear();
+  auto third = run();
+  EXPECT_EQ(third.counts.quarantined, 1u);
+  EXPECT_EQ(target_.sent.size(), 0u) << "a quarantined record is not sent again";
+  const auto q = store_->quarantine("job");
+  ASSERT_EQ(q.count("u2"), 1u);
+  EXPECT_EQ(q.at("u2").rejections, 2u);
+  EXPECT_EQ(q.at("u2").message, "The email field must be a valid email address.");
+  ASSERT_FALSE(third.problems.empty());
+  EXPECT_EQ(third.problems.back().outcome, "quarantined");
+
+  // The source record changes: it is sent again, and accepted.
+  target_.outcome_for.clear();
+  auto changed = users(2);
+  changed[1] = rec("u2", "Fixed");
+  source_.set_records(changed);
+  auto fourth = run();
+  EXPECT_EQ(fourth.counts.created, 1u);
+  EXPECT_TRUE(store_->quarantine("job").empty());
+}
+
+TEST_F(SyncEngineTest, SendsAQuarantinedRecordAgainOnceAnOperatorReleasesIt) {
+  job_.quarantine_after = 1;
+  source_.set_records(users(1));
+  target_.outcome_for["u1"] = Outcome::rejected("no");
+  run();
+  target_.sent.clear();
+  EXPECT_EQ(run().counts.quarantined, 1u);
+  EXPECT_EQ(store_->release("job", {"u1"}).value(), 1u);
+  target_.outcome_for.clear();
+  EXPECT_EQ(run().counts.created, 1u);
+}
+
+TEST_F(SyncEngineTest, NeverQuarantinesWhenQuarantineIsOff) {
+  job_.quarantine_after = 0;
+  source_.set_records(users(1));
+  target_.outcome_for["u1"] = Outcome::rejected("no");
+  for (int i = 0; i < 4; ++i) run();
+  target_.sent.clear();
+  run();
+  EXPECT_EQ(target_.sent.size(), 1u);
+}
+
+// ---- protect: users the job never updates or detaches -----------------------
+
+// The job's protect filter as the loader builds it: the condition is the include.
+core::Filter protect_if(core::Condition condition) { return core::Filter(std::move(condition), std::nullopt); }
+
+TEST_F(SyncEngineTest, AProtectedUserGetsNoUpdateWhateverTheSourceSays) {
+  job_.protect = protect_if(core::Condition::in("key", {"u1", "breakglass"}));
+  source_.set_records(users(3));
+  ASSERT_EQ(run().counts.created, 3u);
+  target_.sent.clear();
+  source_.set_records(users(3, 1, " (renamed)"));
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kOk);
+  EXPECT_EQ(report.counts.updated, 2u);
+  EXPECT_EQ(report.counts.protected_users, 1u);
+  ASSERT_EQ(target_.sent.size(), 2u);
+  EXPECT_EQ(target_.sent[0].key, "u2");
+  ASSERT_EQ(report.protected_changes.size(), 1u);
+  EXPECT_EQ(report.protected_changes[0].key, "u1");
+  EXPECT_EQ(report.protected_changes[0].stage, "update");
+  EXPECT_EQ(report.protected_changes[0].message, "protected by the job's protect filter: key in ['u1', 'breakglass']");
+  EXPECT_EQ(store_->get("job", "u1")->payload, json({{"name", "User 1"}})) << "the snapshot keeps what the target has";
+  EXPECT_THAT(format_summary(report), HasSubstr("  key u1: update withheld — protected by the job's protect filter: "
+                                                "key in ['u1', 'breakglass']\n"));
+  EXPECT_EQ(report_to_json(report, false)["counts"]["protected"], 1);
+}
+
+TEST_F(SyncEngineTest, ProtectLooksAtWhatTheTargetHoldsNotAtWhatTheSourceSays) {
+  job_.protect = protect_if(core::Condition::equals("name", "Admin"));
+  source_.set_records({rec("u1", "Admin"), rec("u2", "User 2")});
+  run();
+  target_.sent.clear();
+  // The source demotes u1 and promotes u2: the target still holds u1 as Admin
+  // (protected), and u2 as a plain user (updated).
+  source_.set_records({rec("u1", "Mallory"), rec("u2", "Admin")});
+  auto report = run();
+  EXPECT_EQ(report.counts.protected_users, 1u);
+  ASSERT_EQ(target_.sent.size(), 1u);
+  EXPECT_EQ(target_.sent[0].key, "u2");
+  EXPECT_EQ(report.protected_changes[0].message, "protected by the job's protect filter: name equals 'Admin'");
+}
+
+TEST_F(SyncEngineTest, ProtectedUsersAreNeverDetachedNorCountedByMaxDetach) {
+  job_.protect = protect_if(core::Condition::regex("key", "^u[1-5]$"));
+  source_.set_records(users(40));
+  run();
+  target_.sent.clear();
+  // Six leave (limit 4): five are protected, so one detach remains, within the limit.
+  source_.set_records(users(34, 7));
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kOk) << report.blocked_note;
+  EXPECT_EQ(report.counts.detached, 1u);
+  EXPECT_EQ(report.counts.detach_planned, 1u);
+  EXPECT_EQ(report.counts.protected_users, 5u);
+  ASSERT_EQ(target_.sent.size(), 1u);
+  EXPECT_EQ(target_.sent[0].key, "u6");
+  EXPECT_EQ(report.protected_changes[0].stage, "detach");
+  EXPECT_EQ(store_->snapshot_size("job"), 39u);
+}
+
+TEST_F(SyncEngineTest, AProtectedUserIsNotMarkedByOnMissingUpdate) {
+  job_.on_missing = config::OnMissing::kUpdate;
+  job_.missing_update = {{"name", "(gone)"}};
+  job_.protect = protect_if(core::Condition::in("key", {"u1"}));
+  source_.set_records(users(3));
+  run();
+  target_.sent.clear();
+  source_.set_records(users(1, 3));
+  auto report = run();
+  ASSERT_EQ(target_.sent.size(), 1u);
+  EXPECT_EQ(target_.sent[0].key, "u2");
+  ASSERT_EQ(report.protected_changes.size(), 1u);
+  EXPECT_EQ(report.protected_changes[0].stage, "on_missing update");
+}
+
+TEST_F(SyncEngineTest, ProtectDoesNotStopACreate) {
+  // A user the target never acknowledged has nothing to protect.
+  job_.protect = protect_if(core::Condition::in("key", {"u1"}));
+  source_.set_records(users(1));
+  auto report = run();
+  EXPECT_EQ(report.counts.created, 1u);
+  EXPECT_EQ(report.counts.protected_users, 0u);
+}
+
+TEST_F(SyncEngineTest, ExplainsThatAProtectedUserIsLeftAlone) {
+  job_.protect = protect_if(core::Condition::any({core::Condition::in("key", {"admin"}),
+                                                  core::Condition::equals("name", "Root")}));
+  source_.set_records({rec("u1", "Root")});
+  run();
+  RunOptions opts;
+  opts.dry_run = true;
+  opts.explain_key = "u1";
+  source_.set_records({rec("u1", "Changed")});
+  auto in_source = run(opts);
+  ASSERT_TRUE(in_source.explanation);
+  EXPECT_EQ(in_source.explanation->action, "nothing");
+  EXPECT_EQ(in_source.explanation->why, "protected by the job's protect filter: name equals 'Root'. The job never "
+                                        "updates or detaches it, whatever the source says");
+  EXPECT_EQ(explanation_to_json(in_source)["protected_by"], "name equals 'Root'");
+  EXPECT_TRUE(in_source.plan.empty());
+
+  source_.set_records({rec("u2", "Someone")});
+  auto gone = run(opts);
+  EXPECT_EQ(gone.explanation->action, "nothing");
+  EXPECT_EQ(gone.explanation->why, "it is not in the source, but it is protected by the job's protect filter: name "
+                                   "equals 'Root'. The job never detaches or updates it, whatever the source says");
+}
+
+// ---- max_update: a run that would change an unusual share of users --------
+
+TEST_F(SyncEngineTest, MaxUpdateBlocksEveryUpdateButCreatesGoOutAndDetachesAreJudgedAsUsual) {
+  job_.max_update = {500, 10.0, 2, true};
+  source_.set_records(users(40));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  // A broken mapping would change everyone; here 5 of 40 change (limit 4), one joins, one leaves.
+  auto next = users(39);
+  for (int i = 0; i < 5; ++i) next[i] = rec("u" + std::to_string(i + 1), "Broken");
+  next.push_back(rec("n1", "Newcomer"));
+  source_.set_records(next);
+  target_.sent.clear();
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kBlocked);
+  EXPECT_EQ(report.counts.updated, 0u);
+  EXPECT_EQ(report.counts.created, 1u);
+  EXPECT_EQ(report.counts.detached, 1u);
+  EXPECT_EQ(target_.count(Op::kUpdate), 0u);
+  EXPECT_EQ(store_->get("job", "u1")->payload, json({{"name", "User 1"}}));
+  EXPECT_EQ(report.blocked_note,
+            "5 updates exceed the limit of 4 for 40 users (max_update: count 500, percent 10.0, floor 2); no update "
+            "was applied (creates still went out). Review them with 'dirsync plan job', then raise max_update for "
+            "the job if they are intended.");
+  EXPECT_EQ(store_->runs("job", 1)[0].outcome, "blocked");
+
+  // Nothing changed: the next run is blocked again.
+  target_.sent.clear();
+  EXPECT_EQ(run().outcome, RunOutcome::kBlocked);
+  EXPECT_EQ(target_.count(Op::kUpdate), 0u);
+}
+
+TEST_F(SyncEngineTest, MaxUpdateSendsTheHeldUpdatesOnceThePullHasEndedWithinTheLimit) {
+  job_.max_update = {500, 10.0, 2, true};
+  source_.set_records(users(40));
+  run();
+  auto next = users(40);
+  next[0] = rec("u1", "Changed");
+  next[39] = rec("u40", "Changed");
+  source_.set_records(next);
+  target_.sent.clear();
+  target_.batch_sizes.clear();
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kOk);
+  EXPECT_EQ(report.counts.updated, 2u);
+  // Held until the end of the pull, then sent together (batch size 2).
+  EXPECT_EQ(target_.batch_sizes, std::vector<std::size_t>{2});
+}
+
+TEST_F(SyncEngineTest, PlanListsTheUpdatesMaxUpdateHoldsBack) {
+  job_.max_update = {500, 10.0, 2, true};
+  source_.set_records(users(20));
+  run();
+  source_.set_records(users(20, 1, " (broken)"));
+  RunOptions opts;
+  opts.dry_run = true;
+  auto plan = run(opts);
+  EXPECT_EQ(plan.outcome, RunOutcome::kBlocked);
+  EXPECT_EQ(plan.plan.size(), 20u);
+  EXPECT_EQ(plan.counts.updated, 0u) << "held updates are not counted as applied";
+  EXPECT_EQ(plan.held.size(), 20u);
+  EXPECT_EQ(plan.held.at("u7"), "max_update");
+  const std::string text = format_plan(plan);
+  EXPECT_THAT(text, HasSubstr("  ~ update u1 (id 100): name \"User 1\" -> \"User 1 (broken)\"  [blocked by max_update]\n"));
+  const auto j = report_to_json(plan, true);
+  EXPECT_EQ(j["changes"][0]["blocked_by"], "max_update");
+  EXPECT_EQ(j["changes"][0]["blocked"], true);
+
+  opts.explain_key = "u3";
+  auto explained = run(opts);
+  EXPECT_EQ(explained.explanation->action, "update (blocked)");
+  EXPECT_THAT(explained.explanation->why, HasSubstr(". Blocked this run: 20 updates exceed the limit of 2"));
+}
+
+TEST_F(SyncEngineTest, MaxUpdateLeavesResyncsAndProtectedUsersOut) {
+  job_.max_update = {0, 0.0, 1, true};  // one update per run
+  job_.protect = protect_if(core::Condition::in("key", {"u1", "u2"}));
+  source_.set_records(users(3));
+  run();
+  source_.set_records(users(3, 1, " v2"));
+  target_.sent.clear();
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kOk) << report.blocked_note;
+  EXPECT_EQ(report.counts.updated, 1u);
+  EXPECT_EQ(report.counts.protected_users, 2u);
+  // A resync re-sends everyone on purpose: max_update does not hold it.
+  job_.protect = {};
+  RunOptions resync;
+  resync.mode = Mode::kResync;
+  EXPECT_EQ(run(resync).counts.updated, 3u);
+}
+
+TEST_F(SyncEngineTest, MaxUpdateOffByDefault) {
+  EXPECT_FALSE(config::JobConfig{}.max_update.enabled);
+  source_.set_records(users(20));
+  run();
+  source_.set_records(users(20, 1, " v2"));
+  EXPECT_EQ(run().counts.updated, 20u);
+}
+
+TEST_F(SyncEngineTest, BothGuardsBlockingSayBothInTheNote) {
+  job_.max_update = {500, 10.0, 2, true};
+  source_.set_records(users(40));
+  run();
+  auto next = users(30, 1, " v2");  // 30 updates, 10 leave
+  source_.set_records(next);
+  RunOptions opts;
+  opts.dry_run = true;
+  auto plan = run(opts);
+  EXPECT_EQ(plan.outcome, RunOutcome::kBlocked);
+  EXPECT_THAT(plan.blocked_note, HasSubstr("30 updates exceed the limit of 4"));
+  EXPECT_THAT(plan.blocked_note, HasSubstr(" 10 detaches exceed the limit of 4"));
+  EXPECT_EQ(plan.held.at("u1"), "max_update");
+  EXPECT_EQ(plan.held.at("u40"), "max_detach");
+  EXPECT_THAT(format_plan(plan), HasSubstr("  - detach u40 (id 139)  [blocked by max_detach]\n"));
+}
+
+// ---- full-set targets: updates replace members of the set -------------------
+
+TEST_F(SyncEngineTest, FullSetTargetCountsTheMembersUpdatesReplaceAsDetaches) {
+  target_.caps = {true, true, true, true, SIZE_MAX};
+  source_.set_records(users(40));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  // Every update of a full-set target replaces a member (Healvi: a new
+  // user_id): 3 leave and 2 change, 5 > the limit of 4. A newcomer still goes.
+  auto next = users(37);
+  next[0] = rec("u1", "Other");
+  next[1] = rec("u2", "Other");
+  next.push_back(rec("n1", "New"));
+  source_.set_records(next);
+  target_.sent.clear();
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kBlocked);
+  EXPECT_EQ(report.blocked_note,
+            "5 detaches (2 of them updates, each replacing a user of the full set) exceed the limit of 4 for 40 "
+            "users (max_detach: count 500, percent 10.0, floor 2); no detach was applied and those updates were "
+            "held back. Review them with 'dirsync plan job', then raise max_detach for the job if they are "
+            "intended.");
+  ASSERT_EQ(target_.sent.size(), 1u);
+  EXPECT_EQ(target_.sent[0].op, Op::kCreate);
+  EXPECT_EQ(store_->get("job", "u1")->payload, json({{"name", "User 1"}}));
+
+  // Within the limit they all go out.
+  job_.max_detach = {500, 10.0, 5, true};
+  target_.sent.clear();
+  EXPECT_EQ(run().outcome, RunOutcome::kOk);
+  EXPECT_EQ(target_.count(Op::kUpdate), 2u);
+  EXPECT_EQ(target_.count(Op::kDetach), 3u);
 }
 
 }  // namespace

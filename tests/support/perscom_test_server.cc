@@ -7,6 +7,8 @@
 #include <functional>
 #include <set>
 
+#include "tests/support/query.h"
+
 namespace dirsync::testing {
 namespace {
 
@@ -284,9 +286,12 @@ ServerResponse PerscomTestServer::handle(const ServerRequest& request) {
 ServerResponse PerscomTestServer::handle_locked(const ServerRequest& request) {
   const auto [version, resource] = split_route(request.target);
   const bool batch = resource == "users/batch";
-  if ((!batch && resource != "users") || (version != "v1" && version != "v2")) return message(404, "Not Found");
+  const bool search = resource == "users/search";
+  if ((!batch && !search && resource != "users") || (version != "v1" && version != "v2")) {
+    return message(404, "Not Found");
+  }
   const std::string& m = request.method;
-  if (batch ? (m != "POST" && m != "PATCH" && m != "DELETE") : m != "GET") {
+  if (batch ? (m != "POST" && m != "PATCH" && m != "DELETE") : m != (search ? "POST" : "GET")) {
     return message(405, "The " + m + " method is not supported for route " + version + "/" + resource + ".");
   }
   if (request.header("authorization") != "Bearer " + options_.token || options_.token.empty()) {
@@ -295,11 +300,7 @@ ServerResponse PerscomTestServer::handle_locked(const ServerRequest& request) {
   if (options_.required_perscom_id && request.header("x-perscom-id") != *options_.required_perscom_id) {
     return message(401, "Unauthenticated.");
   }
-  if (!batch) {
-    json data = json::array();
-    for (const auto& [id, u] : users_) data.push_back(u);
-    return json_response(200, {{"data", data}, {"meta", {{"total", users_.size()}}}});
-  }
+  if (!batch) return list_locked(request, search);
   // Laravel parses a JSON body only when it is declared as JSON.
   json body = json::object();
   const std::string ct = lower(request.header("content-type"));
@@ -313,6 +314,73 @@ ServerResponse PerscomTestServer::handle_locked(const ServerRequest& request) {
   if (m == "POST") return create_locked(body);
   if (m == "PATCH") return update_locked(body);
   return destroy_locked(body);
+}
+
+// Orion's index and search: `page` (from 1) and `limit` (default 15) in the
+// query; the search body {"filters":[{"field","operator","value"}]} with the
+// operators dirsync uses (=, in), compared case-insensitively (MySQL's default
+// collation). A filter on a field that is not filterable → 422.
+ServerResponse PerscomTestServer::list_locked(const ServerRequest& request, bool search) {
+  const auto q = request.target.find('?');
+  const auto params = parse_query(q == std::string::npos ? std::string_view() : std::string_view(request.target).substr(q + 1));
+  auto number = [&](const char* name, long fallback) {
+    const auto it = params.find(name);
+    if (it == params.end()) return fallback;
+    char* end = nullptr;
+    const long v = std::strtol(it->second.c_str(), &end, 10);
+    return end != it->second.c_str() && *end == '\0' && v > 0 ? v : fallback;
+  };
+  const long page = number("page", 1);
+  const long limit = std::min(number("limit", 15), 500L);
+  std::vector<const json*> matched;
+  if (search) {
+    const json body = json::parse(request.body, nullptr, false);
+    std::vector<std::pair<std::string, std::set<std::string>>> filters;  // field → accepted values (lower-cased)
+    if (body.is_object() && body.contains("filters") && body["filters"].is_array()) {
+      for (const auto& f : body["filters"]) {
+        const std::string field = f.value("field", "");
+        const std::string op = f.value("operator", "=");
+        if (field != "email" && field != "name" && field != "id") {
+          return validation_error({{"filters.0.field", "The selected filters.0.field is invalid."}});
+        }
+        std::set<std::string> values;
+        const json& v = f.contains("value") ? f["value"] : json();
+        if (op == "in" && v.is_array()) {
+          for (const auto& x : v) values.insert(lower(x.is_string() ? x.get<std::string>() : x.dump()));
+        } else if (op == "=") {
+          values.insert(lower(v.is_string() ? v.get<std::string>() : v.dump()));
+        } else {
+          return validation_error({{"filters.0.operator", "The selected filters.0.operator is invalid."}});
+        }
+        filters.emplace_back(field, std::move(values));
+      }
+    }
+    for (const auto& entry : users_) {
+      const json& u = entry.second;  // (clang 14 cannot capture a structured binding)
+      const bool ok = std::all_of(filters.begin(), filters.end(), [&](const auto& f) {
+        const json& v = u.contains(f.first) ? u[f.first] : json();
+        return f.second.count(lower(v.is_string() ? v.get<std::string>() : v.dump())) > 0;
+      });
+      if (ok) matched.push_back(&u);
+    }
+    ++searches_;
+  } else {
+    for (const auto& [id, u] : users_) matched.push_back(&u);
+  }
+  json data = json::array();
+  const std::size_t first = static_cast<std::size_t>((page - 1) * limit);
+  for (std::size_t i = first; i < matched.size() && i < first + static_cast<std::size_t>(limit); ++i) {
+    data.push_back(*matched[i]);
+  }
+  const long last_page = std::max(1L, static_cast<long>((matched.size() + limit - 1) / limit));
+  return json_response(200, {{"data", data},
+                             {"meta", {{"current_page", page}, {"last_page", last_page}, {"per_page", limit},
+                                       {"total", matched.size()}}}});
+}
+
+std::size_t PerscomTestServer::search_count() const {
+  std::lock_guard lock(mu_);
+  return searches_;
 }
 
 bool PerscomTestServer::email_taken_locked(const std::string& email) const {

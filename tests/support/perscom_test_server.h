@@ -8,7 +8,11 @@
 //                                                            unknown ids skipped silently
 //   DELETE /{v}/users/batch  {"resources":[id...]}         → 200 {"data":[deleted users]}
 //                                                            unknown ids skipped silently
-//   GET    /{v}/users                                      → 200 {"data":[all users],"meta":{"total":N}}
+//   GET    /{v}/users?page=P&limit=L                        → 200 {"data":[users of page P],"meta":{
+//                                                            "current_page","last_page","per_page","total"}}
+//   POST   /{v}/users/search?page=P&limit=L  {"filters":[{"field":"email","operator":"in","value":[...]}]}
+//                                                          → the same shape, users matching every filter
+//                                                            (operators = and in, case-insensitive)
 //   other methods on those paths → 405; other paths → 404.
 //
 // Checks, in Laravel's order: route, then `Authorization: Bearer <token>`
@@ -105,6 +109,8 @@ class PerscomTestServer {
   std::vector<LoggedRequest> request_log() const;
   std::size_t request_count() const;
   void clear_log();
+  // How many search requests were answered.
+  std::size_t search_count() const;
 
   // The request handler itself (what the socket side calls); usable without sockets.
   ServerResponse handle(const ServerRequest& request);
@@ -115,6 +121,7 @@ class PerscomTestServer {
     int retry_after;
   };
   ServerResponse handle_locked(const ServerRequest& request);
+  ServerResponse list_locked(const ServerRequest& request, bool search);
   ServerResponse create_locked(const nlohmann::json& body);
   ServerResponse update_locked(const nlohmann::json& body);
   ServerResponse destroy_locked(const nlohmann::json& body);
@@ -126,6 +133,7 @@ class PerscomTestServer {
   std::deque<FaultEntry> faults_;
   std::map<std::int64_t, nlohmann::json> users_;
   std::int64_t next_id_ = 1;
+  std::size_t searches_ = 0;
   std::vector<LoggedRequest> log_;
   LoopbackHttpServer http_;
 };

@@ -140,7 +140,7 @@ Setup compile(const config::HttpJsonSourceSettings& settings) {
 
 class HttpJsonPull final : public core::Pull {
  public:
-  HttpJsonPull(std::shared_ptr<const Compiled> c, std::unique_ptr<http::HttpClient> client)
+  HttpJsonPull(std::shared_ptr<const Compiled> c, std::unique_ptr<http::Transport> client)
       : c_(std::move(c)), s_(c_->settings), client_(std::move(client)),
         retry_(http::source_retry_options(s_.http)), page_(s_.first_page), next_url_(s_.url) {
     followed_urls_.insert(s_.url);
@@ -162,7 +162,7 @@ class HttpJsonPull final : public core::Pull {
 
   std::shared_ptr<const Compiled> c_;
   const config::HttpJsonSourceSettings& s_;
-  std::unique_ptr<http::HttpClient> client_;
+  std::unique_ptr<http::Transport> client_;
   http::RetryOptions retry_;
   std::int64_t page_;
   std::size_t offset_ = 0;
@@ -347,14 +347,15 @@ core::Result<bool> HttpJsonPull::follow(const std::string& url, const std::strin
 
 class HttpJsonSource final : public core::Source {
  public:
-  explicit HttpJsonSource(const config::HttpJsonSourceSettings& settings)
-      : setup_(compile(settings)), url_(settings.url), http_(settings.http) {}
+  HttpJsonSource(const config::HttpJsonSourceSettings& settings,
+                 std::function<std::unique_ptr<http::Transport>()> connect)
+      : setup_(compile(settings)), url_(settings.url), connect_(std::move(connect)) {}
 
   core::Result<std::unique_ptr<core::Pull>> start() override {
     if (setup_.error) return *setup_.error;
-    std::unique_ptr<http::HttpClient> client;
+    std::unique_ptr<http::Transport> client;
     try {
-      client = std::make_unique<http::HttpClient>(http_);
+      client = connect_();
     } catch (const std::exception& e) {
       return source_error("http_json " + url_ + ": " + e.what());
     }
@@ -366,13 +367,19 @@ class HttpJsonSource final : public core::Source {
  private:
   Setup setup_;
   std::string url_;
-  config::HttpSettings http_;
+  std::function<std::unique_ptr<http::Transport>()> connect_;
 };
 
 }  // namespace
 
 std::unique_ptr<core::Source> make_http_json_source(const config::HttpJsonSourceSettings& settings) {
-  return std::make_unique<HttpJsonSource>(settings);
+  return detail::make_http_json_source(
+      settings, [http_settings = settings.http] { return std::make_unique<http::HttpClient>(http_settings); });
+}
+
+std::unique_ptr<core::Source> detail::make_http_json_source(const config::HttpJsonSourceSettings& settings,
+                                                            std::function<std::unique_ptr<http::Transport>()> connect) {
+  return std::make_unique<HttpJsonSource>(settings, std::move(connect));
 }
 
 }  // namespace dirsync::sources

@@ -63,15 +63,28 @@
 //
 // Thread safety: a Source may start pulls from any thread; each Pull is used
 // from one thread at a time (it owns its HTTP connection).
+#include <functional>
 #include <memory>
 
 #include "config/config.h"
 #include "core/source.h"
+
+namespace dirsync::http {
+class Transport;
+}
 
 namespace dirsync::sources {
 
 // No I/O happens here; every request is made by Pull::next(). Malformed JSON
 // pointers in `settings` (config validates them) make start() fail with kInvalid.
 std::unique_ptr<core::Source> make_http_json_source(const config::HttpJsonSourceSettings& settings);
+
+namespace detail {
+// make_http_json_source whose pulls send their requests through `connect()`
+// (called once per start(); may throw, which start() reports) instead of an
+// http::HttpClient: drives the page handling without sockets (fuzz/).
+std::unique_ptr<core::Source> make_http_json_source(const config::HttpJsonSourceSettings& settings,
+                                                    std::function<std::unique_ptr<http::Transport>()> connect);
+}  // namespace detail
 
 }  // namespace dirsync::sources

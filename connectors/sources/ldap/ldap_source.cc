@@ -136,12 +136,12 @@ std::optional<timeval> to_timeval(std::chrono::milliseconds ms) {
   return tv;
 }
 
-std::string hex(const berval& v) {
+std::string hex(std::string_view v) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
-  out.reserve(v.bv_len * 2);
-  for (ber_len_t i = 0; i < v.bv_len; ++i) {
-    auto c = static_cast<unsigned char>(v.bv_val[i]);
+  out.reserve(v.size() * 2);
+  for (const char ch : v) {
+    auto c = static_cast<unsigned char>(ch);
     out += kDigits[c >> 4];
     out += kDigits[c & 0xf];
   }
@@ -149,9 +149,9 @@ std::string hex(const berval& v) {
 }
 
 // Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
-bool valid_utf8(const berval& v) {
-  const auto* p = reinterpret_cast<const unsigned char*>(v.bv_val);
-  const std::size_t n = v.bv_len;
+bool valid_utf8(std::string_view v) {
+  const auto* p = reinterpret_cast<const unsigned char*>(v.data());
+  const std::size_t n = v.size();
   std::size_t i = 0;
   while (i < n) {
     const unsigned char c = p[i];
@@ -297,17 +297,11 @@ class LdapPull : public core::Pull {
       for (int i = 0; vals != nullptr && vals[i] != nullptr; ++i) {
         // Bytes that are not UTF-8 (photos, certificates, an undeclared binary
         // attribute) become hex as well: every value a record carries is text.
-        const berval& v = *vals[i];
-        values.push_back(binary || !valid_utf8(v) ? hex(v) : std::string(v.bv_val, v.bv_len));
+        values.push_back(detail::ldap_value_text(std::string_view(vals[i]->bv_val, vals[i]->bv_len), binary));
       }
       ldap_value_free_len(vals);
       if (iequals(name, "userAccountControl") && !values.empty()) {
-        long long uac = 0;
-        const std::string& text = values.front();
-        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), uac);
-        if (ec == std::errc() && end == text.data() + text.size()) {
-          rec.set("accountDisabled", {(uac & 0x2) != 0 ? "true" : "false"});  // ACCOUNTDISABLE
-        }
+        if (auto disabled = detail::account_disabled(values.front())) rec.set("accountDisabled", {*disabled});
       }
       rec.set(std::move(name), std::move(values));
     }
@@ -452,6 +446,18 @@ class LdapSource : public core::Source {
 };
 
 }  // namespace
+
+std::string detail::ldap_value_text(std::string_view bytes, bool binary) {
+  return binary || !valid_utf8(bytes) ? hex(bytes) : std::string(bytes);
+}
+
+std::optional<std::string> detail::account_disabled(std::string_view user_account_control) {
+  long long uac = 0;
+  const char* end = user_account_control.data() + user_account_control.size();
+  auto [stop, ec] = std::from_chars(user_account_control.data(), end, uac);
+  if (ec != std::errc() || stop != end) return std::nullopt;
+  return (uac & 0x2) != 0 ? "true" : "false";  // ACCOUNTDISABLE
+}
 
 std::unique_ptr<core::Source> make_ldap_source(const LdapSourceSettings& settings) {
   return std::make_unique<LdapSource>(settings);

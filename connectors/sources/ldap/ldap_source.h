@@ -36,6 +36,9 @@
 // Thread safety: a Source may start pulls from several threads; each Pull owns
 // its connection and is used from one thread at a time.
 #include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
 
 #include "config/config.h"
 #include "core/source.h"
@@ -45,5 +48,14 @@ namespace dirsync::sources {
 using LdapSourceSettings = config::LdapSourceSettings;
 // No I/O happens here; the connection is made by start().
 std::unique_ptr<core::Source> make_ldap_source(const LdapSourceSettings& settings);
+
+namespace detail {
+// One attribute value as a record carries it: lowercase hex of the bytes when
+// `binary` or when they are not strict UTF-8, else the bytes unchanged. Pure.
+std::string ldap_value_text(std::string_view bytes, bool binary);
+// "true"/"false" for AD's ACCOUNTDISABLE bit of a userAccountControl value;
+// nullopt when the value is not a decimal integer. Pure.
+std::optional<std::string> account_disabled(std::string_view user_account_control);
+}  // namespace detail
 
 }  // namespace dirsync::sources

@@ -277,7 +277,8 @@ core::Result<core::Page> ScimPull::next() {
 
 class ScimSource final : public core::Source {
  public:
-  explicit ScimSource(const config::ScimSourceSettings& settings) {
+  ScimSource(const config::ScimSourceSettings& settings, std::function<std::unique_ptr<http::Transport>()> connect)
+      : connect_(std::move(connect)) {
     auto plan = std::make_shared<Plan>();
     plan->settings = settings;
     std::string base = settings.base_url;
@@ -307,7 +308,7 @@ class ScimSource final : public core::Source {
     if (!plan_->problem.empty()) return core::Error{core::ErrorKind::kInvalid, describe_ + ": " + plan_->problem};
     std::unique_ptr<http::Transport> client;
     try {
-      client = std::make_unique<http::HttpClient>(plan_->settings.http);
+      client = connect_();
     } catch (const std::exception& e) {
       return core::Error{core::ErrorKind::kSource, describe_ + ": " + e.what()};
     }
@@ -317,6 +318,7 @@ class ScimSource final : public core::Source {
   std::string describe() const override { return describe_; }
 
  private:
+  std::function<std::unique_ptr<http::Transport>()> connect_;
   std::shared_ptr<const Plan> plan_;
   std::string describe_;
 };
@@ -324,7 +326,13 @@ class ScimSource final : public core::Source {
 }  // namespace
 
 std::unique_ptr<core::Source> make_scim_source(const config::ScimSourceSettings& settings) {
-  return std::make_unique<ScimSource>(settings);
+  return detail::make_scim_source(
+      settings, [http_settings = settings.http] { return std::make_unique<http::HttpClient>(http_settings); });
+}
+
+std::unique_ptr<core::Source> detail::make_scim_source(const config::ScimSourceSettings& settings,
+                                                       std::function<std::unique_ptr<http::Transport>()> connect) {
+  return std::make_unique<ScimSource>(settings, std::move(connect));
 }
 
 }  // namespace dirsync::sources

@@ -59,14 +59,27 @@
 // Thread safety: the Source is immutable after construction, so pulls may be
 // started from any thread; each Pull owns its HTTP connection and is used from
 // one thread at a time.
+#include <functional>
 #include <memory>
 
 #include "config/config.h"
 #include "core/source.h"
 
+namespace dirsync::http {
+class Transport;
+}
+
 namespace dirsync::sources {
 
 // No I/O happens here; requests are made by start() and next().
 std::unique_ptr<core::Source> make_scim_source(const config::ScimSourceSettings& settings);
+
+namespace detail {
+// make_scim_source whose pulls send their requests through `connect()` (called
+// once per start(); may throw, which start() reports) instead of an
+// http::HttpClient: drives the page handling without sockets (fuzz/).
+std::unique_ptr<core::Source> make_scim_source(const config::ScimSourceSettings& settings,
+                                               std::function<std::unique_ptr<http::Transport>()> connect);
+}  // namespace detail
 
 }  // namespace dirsync::sources

@@ -73,7 +73,7 @@ const std::vector<core::FieldSpec>& field_specs() {
   // The seed's table. `password` is not here on purpose: dirsync derives it.
   static const std::vector<core::FieldSpec> specs = {
       {"id", FieldType::kString, true, true},
-      {"email", FieldType::kString, true, false},
+      {"email", FieldType::kString, true, false, core::FieldFormat::kEmail},
       {"organization_id", FieldType::kString, true, false},
       {"role_id", FieldType::kString, true, false},
       {"first_name", FieldType::kString, true, false},

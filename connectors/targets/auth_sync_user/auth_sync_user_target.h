@@ -72,6 +72,8 @@ class AuthSyncUserTarget final : public core::Target {
   std::size_t batch_size() const override { return auth_sync_user::kBatch; }
   core::Result<std::vector<core::Outcome>> apply(std::span<const core::Change> batch) override;
   std::string pace(std::size_t creates, std::size_t updates, std::size_t detaches) const override;
+  // Re-sending a create is an upsert of the same user: exactly-once in effect.
+  core::CreateRecovery create_recovery() const override { return core::CreateRecovery::kResend; }
   std::string describe() const override;
 
   std::size_t max_in_flight() const { return sender_->max_in_flight(); }

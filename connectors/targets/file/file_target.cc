@@ -30,6 +30,9 @@ class FileTarget final : public core::Target {
   const core::Capabilities& capabilities() const override { return caps_; }
   const std::vector<core::FieldSpec>& fields() const override { return fields_; }
   std::size_t batch_size() const override { return 1000; }
+  // At-least-once: a create re-sent after a crash appends its line again (a
+  // consumer of the file sees the same user twice and must treat it as an upsert).
+  core::CreateRecovery create_recovery() const override { return core::CreateRecovery::kResend; }
   std::string describe() const override { return "file " + settings_.path; }
 
   core::Result<std::vector<core::Outcome>> apply(std::span<const core::Change> batch) override {

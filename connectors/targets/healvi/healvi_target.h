@@ -155,6 +155,8 @@ class HealviTarget final : public core::Target {
   // then at most one POST per round of 422 isolation, never concurrently.
   core::Result<std::vector<core::Outcome>> apply(std::span<const core::Change> batch) override;
   // "healvi https://host/third-party/v1 customer 42": the customer id is not a secret.
+  // Every request carries the whole set: a re-sent create is the same set again.
+  core::CreateRecovery create_recovery() const override { return core::CreateRecovery::kResend; }
   std::string describe() const override;
 
  private:

@@ -195,7 +195,7 @@ Decoded decode_created(const http::Response& r, std::span<const Change> batch) {
 const std::vector<core::FieldSpec>& field_specs() {
   static const std::vector<core::FieldSpec> specs = {
       {"external_user_id", FieldType::kString, true, false},
-      {"email", FieldType::kString, true, false},
+      {"email", FieldType::kString, true, false, core::FieldFormat::kEmail},
       {"first_name", FieldType::kString, false, false},
       {"last_name", FieldType::kString, false, false},
       {"phone", FieldType::kString, false, false},

@@ -124,6 +124,8 @@ class HeshTarget final : public core::Target {
   core::Result<std::vector<core::Outcome>> apply(std::span<const core::Change> batch) override;
   // "hesh https://api.hesh.app": never the tenant id or the key.
   std::string pace(std::size_t creates, std::size_t updates, std::size_t detaches) const override;
+  // Hesh skips users it already has (answered as applied with a note): safe to re-send.
+  core::CreateRecovery create_recovery() const override { return core::CreateRecovery::kResend; }
   std::string describe() const override;
 
   // The rate limits in force: the configured ones, else default_rate_limits();

@@ -223,8 +223,8 @@ std::string missing_id_message(const std::string& id) { return "user id " + id +
 
 const std::vector<core::FieldSpec>& field_specs() {
   static const std::vector<core::FieldSpec> specs = {
-      {"name", FieldType::kString, true, false},
-      {"email", FieldType::kString, true, true},
+      {"name", FieldType::kString, true, false, core::FieldFormat::kText, 255},  // users.name: VARCHAR(255)
+      {"email", FieldType::kString, true, true, core::FieldFormat::kEmail},
       {"email_verified_at", FieldType::kString, false, false},
       {"phone_number", FieldType::kString, false, false},
       {"position_id", FieldType::kInt, false, false},
@@ -320,6 +320,68 @@ http::Request encode(const config::PerscomTargetSettings& settings, std::span<co
   }
   req.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
   return req;
+}
+
+http::Request encode_search(const config::PerscomTargetSettings& settings, const std::vector<std::string>& emails,
+                            int page) {
+  http::Request req;
+  std::string base = settings.base_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  req.url = base + "/" + settings.api_version + "/users/search?page=" + std::to_string(page) +
+            "&limit=" + std::to_string(kSearchChunk);
+  req.method = "POST";
+  req.idempotent = true;  // a search changes nothing
+  req.bearer = settings.token;
+  if (settings.perscom_id) req.secret_headers.emplace_back("X-Perscom-Id", *settings.perscom_id);
+  const json body = {{"filters", json::array({{{"field", "email"}, {"operator", "in"}, {"value", emails}}})}};
+  req.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return req;
+}
+
+core::Result<SearchPage> decode_search(const http::Response& response) {
+  if (response.status == 401 || response.status == 403) {
+    return core::Error{core::ErrorKind::kAuth, "PERSCOM refused the user search with HTTP " +
+                                                   std::to_string(response.status) + ": " +
+                                                   http::server_message(response)};
+  }
+  const auto data = response.status == 200 ? data_array(response) : std::nullopt;
+  if (!data) {
+    return core::Error{core::ErrorKind::kTarget, "PERSCOM's user search answered HTTP " +
+                                                     std::to_string(response.status) + ": " +
+                                                     http::server_message(response)};
+  }
+  SearchPage page;
+  for (const auto& user : *data) {
+    if (user.is_object() && user.contains("id") && user.contains("email") && user["email"].is_string()) {
+      page.users.push_back(user);
+    }
+  }
+  const auto body = json::parse(response.body, nullptr, false);
+  if (const auto meta = body.find("meta"); meta != body.end() && meta->is_object()) {
+    if (const auto last = meta->find("last_page"); last != meta->end() && last->is_number_integer()) {
+      page.last_page = std::max(1, last->get<int>());
+    }
+  }
+  return page;
+}
+
+json adopted_fields(const json& user, const json& sent) {
+  json out = json::object();
+  if (!sent.is_object() || !user.is_object()) return out;
+  for (const auto& [field, value] : sent.items()) {
+    const auto it = user.find(field);
+    if (it != user.end()) out[field] = *it;
+  }
+  if (sent.contains("email") && out.contains("email") && out["email"].is_string() && sent["email"].is_string() &&
+      lower(out["email"].get<std::string>()) == lower(sent["email"].get<std::string>())) {
+    out["email"] = sent["email"];
+  }
+  return out;
+}
+
+bool is_email_taken(const std::string& message) {
+  static const std::regex re(R"(email has already been taken)", std::regex::icase);
+  return std::regex_search(message, re);
 }
 
 Decoded decode(const http::Response& response, std::span<const Change> batch, int attempts) {

@@ -1,6 +1,8 @@
 // The PERSCOM batch loop: sends encode()d requests through the retry policy and
 // keeps re-sending what a 422 left undecided until every change has an outcome.
 #include <algorithm>
+#include <cctype>
+#include <map>
 #include <set>
 
 #include "connectors/targets/perscom/perscom_target.h"
@@ -58,6 +60,7 @@ core::Result<std::vector<Outcome>> PerscomTarget::apply(std::span<const Change> 
   auto result = apply_once(batch);
   if (!result) return result;
   auto& outcomes = result.value();
+  if (auto adopted = adopt_taken(batch, outcomes); !adopted.ok()) return adopted.error();
   // Resync: users deleted inside PERSCOM come back as creates.
   std::vector<std::size_t> gone;
   std::vector<Change> recreate;
@@ -121,6 +124,87 @@ core::Result<std::vector<Outcome>> PerscomTarget::apply_request(std::span<const 
     perscom::Decoded d = perscom::decode(ex.response, sub, ex.attempts);
     return http::RoundDecision{std::move(d.outcomes), d.bisect, std::move(d.error)};
   }, "PERSCOM");
+}
+
+core::Status PerscomTarget::adopt_taken(std::span<const Change> batch, std::vector<Outcome>& outcomes) {
+  std::vector<std::size_t> taken;
+  std::vector<Change> creates;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].op == core::Op::kCreate && outcomes[i].kind == core::OutcomeKind::kRejected &&
+        perscom::is_email_taken(outcomes[i].message)) {
+      taken.push_back(i);
+      creates.push_back(batch[i]);
+    }
+  }
+  if (taken.empty()) return core::Ok{};
+  auto found = lookup(creates);
+  if (!found) {
+    // The rejections stand; the next run tries again.
+    if (found.error().kind == core::ErrorKind::kAuth) return found.error();
+    return core::Ok{};
+  }
+  for (std::size_t j = 0; j < taken.size(); ++j) {
+    const auto& match = found.value()[j];
+    if (!match) continue;  // taken by a user the search cannot see (another tenant?): stays rejected
+    outcomes[taken[j]] = Outcome::adopted(match->target_id, match->current,
+                                          "PERSCOM already had a user with this email (id " + match->target_id +
+                                              "): adopted, not created again");
+  }
+  return core::Ok{};
+}
+
+core::Result<std::vector<std::optional<core::Found>>> PerscomTarget::lookup(std::span<const Change> creates) {
+  if (!lookup_client_) lookup_client_ = std::make_unique<http::HttpClient>(settings_.http);
+  auto lower = [](std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+  };
+  std::vector<std::string> emails(creates.size());
+  for (std::size_t i = 0; i < creates.size(); ++i) {
+    const auto it = creates[i].payload.find("email");
+    if (creates[i].payload.is_object() && it != creates[i].payload.end() && it->is_string()) {
+      emails[i] = lower(it->get<std::string>());
+    }
+  }
+  // email → the users PERSCOM holds with it.
+  std::map<std::string, std::vector<nlohmann::json>> by_email;
+  std::vector<std::string> wanted;
+  for (const auto& e : emails) {
+    if (!e.empty()) wanted.push_back(e);
+  }
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+  for (std::size_t start = 0; start < wanted.size(); start += perscom::kSearchChunk) {
+    const std::vector<std::string> chunk(wanted.begin() + static_cast<std::ptrdiff_t>(start),
+                                         wanted.begin() + static_cast<std::ptrdiff_t>(
+                                                              std::min(wanted.size(), start + perscom::kSearchChunk)));
+    // A page holds kSearchChunk users and a chunk asks for as many emails, so
+    // one page is the rule; more pages follow only if emails repeat in PERSCOM.
+    for (int page = 1, last = 1; page <= last && page <= 1000; ++page) {
+      const http::Exchange ex =
+          http::send_with_retry(*lookup_client_, perscom::encode_search(settings_, chunk, page), retry_);
+      auto decoded = perscom::decode_search(ex.response);
+      if (!decoded) return decoded.error();
+      last = decoded.value().last_page;
+      for (auto& user : decoded.value().users) by_email[lower(user["email"].get<std::string>())].push_back(user);
+    }
+  }
+  std::vector<std::optional<core::Found>> out(creates.size());
+  for (std::size_t i = 0; i < creates.size(); ++i) {
+    const auto it = by_email.find(emails[i]);
+    if (emails[i].empty() || it == by_email.end()) continue;
+    if (it->second.size() != 1) {
+      // PERSCOM's emails are unique; if that ever breaks, deciding "absent"
+      // here would create a user again, so nothing is decided.
+      return core::Error{core::ErrorKind::kTarget, "PERSCOM's search found " + std::to_string(it->second.size()) +
+                                                       " users for one email; cannot tell which one dirsync created"};
+    }
+    const auto& user = it->second.front();
+    const auto& id = user["id"];
+    out[i] = core::Found{id.is_string() ? id.get<std::string>() : id.dump(),
+                         perscom::adopted_fields(user, creates[i].payload)};
+  }
+  return out;
 }
 
 std::unique_ptr<core::Target> make_perscom_target(const config::PerscomTargetSettings& settings) {

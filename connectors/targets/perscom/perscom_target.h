@@ -92,6 +92,27 @@ struct Decoded {
 // `attempts` is how many times the request was sent (for messages).
 Decoded decode(const http::Response& response, std::span<const core::Change> batch, int attempts = 1);
 
+// Looking users up (the outbox's reconciliation, and adopting users PERSCOM
+// already has): Orion's `POST {base}/{v}/users/search?page=P&limit=L` with
+// {"filters":[{"field":"email","operator":"in","value":[...]}]}. At most
+// kSearchChunk emails per request (and as the page size).
+inline constexpr std::size_t kSearchChunk = 100;
+http::Request encode_search(const config::PerscomTargetSettings& settings, const std::vector<std::string>& emails,
+                            int page);
+struct SearchPage {
+  std::vector<nlohmann::json> users;  // objects with an "id" and an "email"
+  int last_page = 1;                  // meta.last_page (1 when absent)
+};
+// Pure: 200 with {"data":[...]} → the page; 401/403 → kAuth; anything else → kTarget.
+core::Result<SearchPage> decode_search(const http::Response& response);
+// Pure: the fields of a PERSCOM user that `sent` (a payload) has, as a payload
+// (what an adopted user's snapshot entry records); `email` is taken from
+// `sent` when it equals PERSCOM's case-insensitively (PERSCOM's uniqueness has
+// no exception for the user itself: an update must never carry it).
+nlohmann::json adopted_fields(const nlohmann::json& user, const nlohmann::json& sent);
+// Pure: a create rejection that means "a user with this email exists".
+bool is_email_taken(const std::string& message);
+
 }  // namespace perscom
 
 class PerscomTarget final : public core::Target {
@@ -116,9 +137,17 @@ class PerscomTarget final : public core::Target {
   // (the "create again any user the server no longer has").
   core::Result<std::vector<core::Outcome>> apply(std::span<const core::Change> batch) override;
   std::string pace(std::size_t creates, std::size_t updates, std::size_t detaches) const override;
+  // A lost create answer is settled by searching PERSCOM by email (exactly-once
+  // in effect: PERSCOM emails are unique, so a second create of the same user
+  // is refused with 422 anyway).
+  core::CreateRecovery create_recovery() const override { return core::CreateRecovery::kLookup; }
+  core::Result<std::vector<std::optional<core::Found>>> lookup(std::span<const core::Change> creates) override;
   std::string describe() const override;
 
  private:
+  // Creates PERSCOM refused because the email is taken: the existing users are
+  // adopted (looked up by email), never created twice.
+  core::Status adopt_taken(std::span<const core::Change> batch, std::vector<core::Outcome>& outcomes);
   // Up to max_in_flight requests of batch_size changes each, concurrently.
   core::Result<std::vector<core::Outcome>> apply_once(std::span<const core::Change> batch);
   // One request's worth (with its 422 rounds) over one connection.
@@ -129,6 +158,7 @@ class PerscomTarget final : public core::Target {
   std::unique_ptr<http::ChunkedSender> chunks_;  // one connection per request in flight
   std::vector<config::RateWindow> rate_limits_;
   http::RetryOptions retry_;
+  std::unique_ptr<http::Transport> lookup_client_;  // made at the first lookup
 };
 
 }  // namespace dirsync::targets

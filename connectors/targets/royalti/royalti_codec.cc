@@ -216,7 +216,8 @@ std::string royalti_message(const http::Response& r) {
 const std::vector<core::FieldSpec>& field_specs() {
   static const std::vector<core::FieldSpec> specs = {
       {"firstName", FieldType::kString, true, false}, {"lastName", FieldType::kString, true, false},
-      {"email", FieldType::kString, true, false},     {"nickName", FieldType::kString, false, false},
+      {"email", FieldType::kString, true, false, core::FieldFormat::kEmail},
+      {"nickName", FieldType::kString, false, false},
       {"userType", FieldType::kString, false, false}, {"ipi", FieldType::kString, false, false},
       {"role", FieldType::kString, false, false},     {"phone", FieldType::kString, false, false},
       {"country", FieldType::kString, false, false},

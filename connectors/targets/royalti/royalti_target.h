@@ -148,6 +148,8 @@ class RoyaltiTarget final : public core::Target {
   core::Result<std::vector<core::Outcome>> apply(std::span<const core::Change> batch) override;
   // "royalti https://host": never the token.
   std::string pace(std::size_t creates, std::size_t updates, std::size_t detaches) const override;
+  // Royalti answers "already associated" for a user it has (taken as applied): safe to re-send.
+  core::CreateRecovery create_recovery() const override { return core::CreateRecovery::kResend; }
   std::string describe() const override;
 
   // The rate limits in force: `http.rate_limits` when set (empty: none), else

@@ -350,6 +350,10 @@ class RecordingTarget : public core::Target {
   std::string pace(std::size_t creates, std::size_t updates, std::size_t detaches) const override {
     return inner_.pace(creates, updates, detaches);
   }
+  core::CreateRecovery create_recovery() const override { return inner_.create_recovery(); }
+  core::Result<std::vector<std::optional<core::Found>>> lookup(std::span<const Change> creates) override {
+    return inner_.lookup(creates);
+  }
   core::Result<std::vector<core::Outcome>> apply(std::span<const Change> batch) override {
     auto result = inner_.apply(batch);
     if (result.ok() && result->size() == batch.size()) {

@@ -74,7 +74,8 @@ class PerscomTargetTest : public ::testing::Test {
 
   std::size_t count(const std::string& method) const {
     std::size_t n = 0;
-    for (const auto& r : server_.request_log()) n += r.method == method;
+    // Batch requests only (adopting a taken email also searches).
+    for (const auto& r : server_.request_log()) n += r.method == method && r.path.find("/users/batch") != std::string::npos;
     return n;
   }
 
@@ -115,8 +116,9 @@ TEST_F(PerscomTargetTest, IsolatesInvalidRecordsAndPushesTheRest) {
   const auto& o = result.value();
   ASSERT_EQ(o.size(), 7u);
   for (std::size_t i : {0u, 2u, 4u, 6u}) EXPECT_EQ(o[i].kind, OutcomeKind::kApplied) << i;
-  EXPECT_EQ(o[1].kind, OutcomeKind::kRejected);
-  EXPECT_EQ(o[1].message, "The resources.1.email has already been taken.");
+  EXPECT_EQ(o[1].kind, OutcomeKind::kApplied) << "the taken email's user is adopted";
+  EXPECT_EQ(o[1].target_id, "1");
+  EXPECT_EQ(o[1].current, json({{"name", "Old"}, {"email", "taken@x.org"}}));
   EXPECT_EQ(o[3].kind, OutcomeKind::kRejected);
   EXPECT_EQ(o[3].message, "The resources.2.email field must be a valid email address.")
       << "PERSCOM numbers the records of the request it was sent: the re-sent rest";
@@ -180,7 +182,8 @@ TEST_F(PerscomTargetTest, IsolatesEveryNamedRecordInOneRoundWithLaravelErrors) {
   auto result = target()->apply(batch);
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result.value()[0].kind, OutcomeKind::kApplied);
-  EXPECT_EQ(result.value()[1].message, "The resources.1.email has already been taken.");
+  EXPECT_EQ(result.value()[1].kind, OutcomeKind::kApplied) << "adopted";
+  EXPECT_THAT(result.value()[1].message, HasSubstr("adopted"));
   EXPECT_EQ(result.value()[2].kind, OutcomeKind::kApplied);
   EXPECT_EQ(result.value()[3].message, "The resources.3.email field must be a valid email address.");
   EXPECT_EQ(count("POST"), 2u);
@@ -453,6 +456,49 @@ TEST(PerscomTargetFactory, BuildsATargetWithoutAnyIo) {
   auto t = make_perscom_target(s);
   EXPECT_EQ(t->describe(), "perscom https://api.perscom.io/v2");
   EXPECT_EQ(t->batch_size(), 100u);
+}
+
+TEST_F(PerscomTargetTest, AdoptsTheUserPerscomAlreadyHasForATakenEmailInsteadOfCreatingItTwice) {
+  const auto id = server_.add_user({{"name", "Legacy Name"}, {"email", "Ann@X.org"}});
+  auto result = target()->apply(std::vector<Change>{create("Ann", "ann@x.org")});
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  const auto& o = result.value().at(0);
+  EXPECT_EQ(o.kind, OutcomeKind::kApplied);
+  EXPECT_EQ(o.target_id, std::to_string(id));
+  EXPECT_EQ(o.current, json({{"name", "Legacy Name"}, {"email", "ann@x.org"}}))
+      << "PERSCOM's fields, with the email as sent (it differs only in case, and must never be PATCHed)";
+  EXPECT_EQ(server_.users().size(), 1u);
+  EXPECT_EQ(server_.search_count(), 1u);
+}
+
+TEST_F(PerscomTargetTest, LooksCreatesUpByEmailInChunksOfOneHundred) {
+  std::vector<Change> creates;
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 150; ++i) {
+    const std::string email = "u" + std::to_string(i) + "@x.org";
+    if (i % 10 != 3) ids.push_back(server_.add_user({{"name", "U"}, {"email", email}}));
+    else ids.push_back(0);
+    creates.push_back(create("U", email));
+  }
+  auto found = target()->lookup(creates);
+  ASSERT_TRUE(found.ok()) << found.error().message;
+  ASSERT_EQ(found.value().size(), 150u);
+  for (int i = 0; i < 150; ++i) {
+    if (i % 10 == 3) {
+      EXPECT_FALSE(found.value()[i]) << i;
+    } else {
+      ASSERT_TRUE(found.value()[i]) << i;
+      EXPECT_EQ(found.value()[i]->target_id, std::to_string(ids[i]));
+    }
+  }
+  EXPECT_EQ(server_.search_count(), 2u);
+}
+
+TEST_F(PerscomTargetTest, ALookupWithARefusedTokenIsAnAuthenticationError) {
+  auto found = target(settings("wrong-token-value"))->lookup(std::vector<Change>{create("A", "a@x.org")});
+  ASSERT_FALSE(found.ok());
+  EXPECT_EQ(found.error().kind, core::ErrorKind::kAuth);
+  EXPECT_THAT(found.error().message, Not(HasSubstr("wrong-token-value")));
 }
 
 }  // namespace

@@ -91,6 +91,16 @@ std::vector<AttributePath> attribute_paths(const json& header, std::vector<Attri
   return out;
 }
 
+// How many regex quantifiers `text` may hold: * + ? and every '{' beyond
+// `braces` (template segments and YAML flow maps use some). std::regex
+// backtracks without a step limit, in time exponential in how deeply
+// quantifiers nest ('O******' or '((O*)*)*' hang on a one-byte value), so
+// the fuzzers only evaluate regexes with a few: patterns are the operator's.
+inline std::size_t quantifiers(std::string_view text, std::size_t braces) {
+  const auto count = [&](char c) { return static_cast<std::size_t>(std::count(text.begin(), text.end(), c)); };
+  return count('*') + count('+') + count('?') + (count('{') > braces ? count('{') - braces : 0);
+}
+
 // Splits `body` at lines that are exactly "---" (several pages of one pull).
 inline std::vector<std::string> pages(const std::string& body) {
   std::vector<std::string> out;

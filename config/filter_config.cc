@@ -124,8 +124,9 @@ std::optional<core::Condition> read_condition(Context& ctx, const Node& node, co
   if (test == "not_equals") return core::Condition::not_equals(a, *text);
   try {
     return core::Condition::regex(a, *text);
-  } catch (const std::regex_error& e) {
-    ctx.diag.error(v.Mark(), "bad regex in filter on '" + a + "': " + e.what(), "expected an ECMAScript regular expression");
+  } catch (const core::RegexError& e) {
+    ctx.diag.error(v.Mark(), "bad regex in filter on '" + a + "': " + e.problem + " in '" + *text + "'",
+                   "expected an ECMAScript regular expression");
     return std::nullopt;
   }
 }

@@ -39,8 +39,7 @@ Condition Condition::regex(std::string attribute, const std::string& pattern) {
   Condition c;
   c.kind_ = Kind::kRegex;
   c.attribute_ = std::move(attribute);
-  c.pattern_ = pattern;
-  c.regex_ = std::make_shared<const std::regex>(pattern, std::regex::ECMAScript);
+  c.regex_.emplace(pattern);
   return c;
 }
 
@@ -79,7 +78,7 @@ Condition Condition::negate(Condition part) {
   return c;
 }
 
-bool Condition::matches(const Record& record) const {
+Result<bool> Condition::evaluate(const Record& record) const {
   const auto& values = values_of(record, attribute_);
   auto has = [&](const std::string& v) { return std::find(values.begin(), values.end(), v) != values.end(); };
   switch (kind_) {
@@ -88,7 +87,15 @@ bool Condition::matches(const Record& record) const {
     case Kind::kNotEquals:
       return !has(values_[0]);
     case Kind::kRegex:
-      return std::any_of(values.begin(), values.end(), [&](const std::string& v) { return std::regex_search(v, *regex_); });
+      for (const auto& v : values) {
+        auto found = regex_->search(v);
+        if (!found) {
+          return Error{ErrorKind::kInvalid,
+                       "filter condition on " + quote(attribute_) + " cannot be decided: " + found.error().message};
+        }
+        if (found.value()) return true;
+      }
+      return false;
     case Kind::kIn:
       return std::any_of(values_.begin(), values_.end(), has);
     case Kind::kPresent:
@@ -97,11 +104,20 @@ bool Condition::matches(const Record& record) const {
       return present == (kind_ == Kind::kPresent);
     }
     case Kind::kAll:
-      return std::all_of(parts_.begin(), parts_.end(), [&](const Condition& c) { return c.matches(record); });
-    case Kind::kAny:
-      return std::any_of(parts_.begin(), parts_.end(), [&](const Condition& c) { return c.matches(record); });
-    case Kind::kNot:
-      return !parts_[0].matches(record);
+    case Kind::kAny: {
+      // all: the first part that does not hold decides; any: the first that does.
+      const bool decisive = kind_ == Kind::kAny;
+      for (const auto& c : parts_) {
+        auto r = c.evaluate(record);
+        if (!r || r.value() == decisive) return r;
+      }
+      return !decisive;
+    }
+    case Kind::kNot: {
+      auto r = parts_[0].evaluate(record);
+      if (!r) return r;
+      return !r.value();
+    }
   }
   return false;
 }
@@ -118,7 +134,7 @@ std::string Condition::describe() const {
     case Kind::kNotEquals:
       return attribute_ + " does not equal " + quote(values_[0]);
     case Kind::kRegex:
-      return attribute_ + " matches /" + pattern_ + "/";
+      return attribute_ + " matches /" + regex_->pattern() + "/";
     case Kind::kIn:
       return attribute_ + " in [" + join_quoted(values_) + "]";
     case Kind::kPresent:
@@ -136,20 +152,26 @@ std::string Condition::describe() const {
 }
 
 std::string Condition::explain(const Record& record) const {
-  const bool result = matches(record);
+  // For a decided record every part evaluated here was decided too: the loops
+  // below stop where evaluate stopped.
+  auto holds = [&](const Condition& c) {
+    auto r = c.evaluate(record);
+    return r.ok() && r.value();
+  };
+  const bool result = holds(*this);
   switch (kind_) {
     case Kind::kAll:
       // False: the first part that failed; true: all of them.
       if (!result) {
         for (const auto& c : parts_) {
-          if (!c.matches(record)) return "not " + c.describe();
+          if (!holds(c)) return "not " + c.describe();
         }
       }
       return describe();
     case Kind::kAny:
       if (result) {
         for (const auto& c : parts_) {
-          if (c.matches(record)) return c.describe();
+          if (holds(c)) return c.describe();
         }
       }
       return "none of " + describe();
@@ -160,15 +182,21 @@ std::string Condition::explain(const Record& record) const {
   }
 }
 
-bool Filter::keeps(const Record& record) const {
-  if (include_ && !include_->matches(record)) return false;
-  return !(exclude_ && exclude_->matches(record));
-}
+bool Filter::keeps(const Record& record) const { return decide(record).keep; }
 
 FilterDecision Filter::decide(const Record& record) const {
   if (empty()) return {true, "no filter"};
-  if (include_ && !include_->matches(record)) return {false, "not included: " + include_->explain(record)};
-  if (exclude_ && exclude_->matches(record)) return {false, "excluded: " + exclude_->explain(record)};
+  auto undecided = [](const Error& e) { return FilterDecision{true, "undecided: " + e.message, false}; };
+  if (include_) {
+    auto included = include_->evaluate(record);
+    if (!included) return undecided(included.error());
+    if (!included.value()) return {false, "not included: " + include_->explain(record)};
+  }
+  if (exclude_) {
+    auto excluded = exclude_->evaluate(record);
+    if (!excluded) return undecided(excluded.error());
+    if (excluded.value()) return {false, "excluded: " + exclude_->explain(record)};
+  }
   if (include_) return {true, "included: " + include_->explain(record)};
   return {true, "not excluded: " + exclude_->explain(record)};
 }

@@ -10,19 +10,24 @@
 // Conditions on a multi-valued attribute look at every value:
 //   equals V       some value is exactly V
 //   not_equals V   no value is V (an absent attribute qualifies)
-//   regex R        some value contains a match of R (ECMAScript; anchor with ^...$)
+//   regex R        some value contains a match of R (core/regex.h: ECMAScript, bytes;
+//                  anchor with ^...$)
 //   in [V...]      some value is one of the list
 //   present        the attribute has at least one non-empty value (`present: false`: it has none)
 // combined with all [...] (and), any [...] (or) and not.
 //
+// A regex test can fail to give an answer: Boost.Regex gives up on a value
+// that would take it too long (see core/regex.h). Such a record is undecided
+// (FilterDecision::decided), never silently kept or dropped.
+//
 // Immutable after construction; `decide` is thread safe.
-#include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "core/record.h"
+#include "core/regex.h"
+#include "core/result.h"
 
 namespace dirsync::core {
 
@@ -32,7 +37,7 @@ class Condition {
 
   static Condition equals(std::string attribute, std::string value);
   static Condition not_equals(std::string attribute, std::string value);
-  // Throws std::regex_error for a bad pattern (the config loader reports it).
+  // Throws RegexError for a bad pattern (the config loader reports it).
   static Condition regex(std::string attribute, const std::string& pattern);
   static Condition in(std::string attribute, std::vector<std::string> values);
   static Condition present(std::string attribute, bool present);
@@ -40,10 +45,15 @@ class Condition {
   static Condition any(std::vector<Condition> parts);
   static Condition negate(Condition part);
 
-  bool matches(const Record& record) const;
-  // Why `matches` gave its answer, in operator words:
+  // Whether the record satisfies the condition, or an Error (kInvalid) when a
+  // regex test gave up on one of its values: "filter condition on 'title'
+  // cannot be decided: regex /(a+)+$/ gave up on a value of 31 bytes: ...".
+  // all/any stop at the first part that decides, as && and || do.
+  Result<bool> evaluate(const Record& record) const;
+  // Why `evaluate` gave its answer, in operator words:
   // "department equals 'Sales'", "not (title matches /^Contractor/)",
-  // for all/any the part that decided.
+  // for all/any the part that decided. Meant for a record that `evaluate`
+  // decided; a part that cannot be decided counts as not holding.
   std::string explain(const Record& record) const;
   // The condition itself: "all(department equals 'Sales', mail is present)".
   std::string describe() const;
@@ -52,14 +62,22 @@ class Condition {
   Kind kind_ = Kind::kAll;
   std::string attribute_;
   std::vector<std::string> values_;
-  std::string pattern_;
-  std::shared_ptr<const std::regex> regex_;
+  std::optional<Regex> regex_;
   std::vector<Condition> parts_;
 };
 
 struct FilterDecision {
   bool keep = true;
-  std::string reason;  // "no filter", "included: ...", "excluded: ...", "not included: ..."
+  // "no filter", "included: ...", "excluded: ...", "not included: ...", or
+  // for an undecided record "undecided: <the condition's Error message>".
+  std::string reason;
+  // False when a condition could not be evaluated for this record (a regex
+  // gave up on one of its values). The record is then neither kept nor
+  // dropped: the caller reports it as an invalid record with `reason`, and
+  // neither sends it nor detaches its user. `keep` is true then, so that a
+  // caller that looks at `keep` alone never detaches the user, and a
+  // `protect:` condition keeps protecting it.
+  bool decided = true;
 };
 
 class Filter {
@@ -69,6 +87,7 @@ class Filter {
       : include_(std::move(include)), exclude_(std::move(exclude)) {}
 
   bool empty() const { return !include_ && !exclude_; }
+  // decide(record).keep: true for an undecided record too.
   bool keeps(const Record& record) const;
   FilterDecision decide(const Record& record) const;
 

@@ -227,62 +227,11 @@ Result<json> apply_if(const Step& step, json v, const std::string&) {
   return step.args.size() > 1 ? json(step.args[1]) : json();
 }
 
-// libstdc++'s std::regex matches by recursion, a few frames per character: a
-// long value overflows the stack (about 25,000 characters for '.*' in an
-// optimised build, 3,000 for '(a|b)*' under ASan; found by fuzz/mapping_fuzz).
-// Values are source data, and one crash would stop every job: a longer value
-// is a per-record error instead.
-constexpr std::size_t kMaxReplaceInput = 1000;
-
-// libstdc++ 12 reads the number of a back reference (\12) or of a repeat count
-// ({3,5}) into a long without an overflow check: 20 digits are undefined
-// behaviour (found by fuzz/mapping_fuzz). No pattern needs more than 9 there.
-void refuse_huge_numbers(const std::string& pattern) {
-  std::size_t i = 0;
-  while (i < pattern.size()) {
-    const char c = pattern[i++];
-    std::regex_constants::error_type code;
-    if (c == '\\' && i < pattern.size() && is_digit(pattern[i])) {
-      code = std::regex_constants::error_backref;
-    } else if (c == '{') {
-      code = std::regex_constants::error_badbrace;
-    } else {
-      if (c == '\\') ++i;  // an escaped character is never special
-      continue;
-    }
-    for (std::size_t run = 0; i < pattern.size(); ++i) {
-      if (is_digit(pattern[i])) {
-        if (++run > 9) throw std::regex_error(code);
-      } else if (pattern[i] == ',' && code == std::regex_constants::error_badbrace) {
-        run = 0;
-      } else {
-        break;
-      }
-    }
-  }
-}
-
 void prepare_replace(Step& step, const std::vector<int>& columns, const Lookups*) {
   try {
-    refuse_huge_numbers(step.args[0]);
-    step.regex = std::make_shared<const std::regex>(step.args[0], std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    // Our own words: the standard library's differ between implementations.
-    const char* problem = "not valid";
-    switch (e.code()) {
-      // libstdc++ reports a leading * + ? as error_paren too.
-      case std::regex_constants::error_paren: problem = "unbalanced ( ), or * + ? with nothing to repeat"; break;
-      case std::regex_constants::error_brack: problem = "unbalanced [ ]"; break;
-      case std::regex_constants::error_brace: problem = "unbalanced { }"; break;
-      case std::regex_constants::error_badbrace: problem = "a bad {m,n} count"; break;
-      case std::regex_constants::error_range: problem = "a bad character range"; break;
-      case std::regex_constants::error_escape: problem = "a bad escape"; break;
-      case std::regex_constants::error_backref: problem = "a bad back reference"; break;
-      case std::regex_constants::error_ctype: problem = "a bad character class"; break;
-      case std::regex_constants::error_badrepeat: problem = "a repeat (* + ? {n}) with nothing to repeat"; break;
-      default: break;
-    }
-    throw TemplateError("bad regex " + in_quotes(step.args[0]) + " for 'replace': " + problem +
+    step.regex.emplace(step.args[0]);
+  } catch (const RegexError& e) {
+    throw TemplateError("bad regex " + in_quotes(step.args[0]) + " for 'replace': " + e.problem +
                             "; expected an ECMAScript regular expression",
                         columns[0]);
   }
@@ -352,12 +301,9 @@ const FunctionSpec kFunctions[] = {
     {"replace", 2, 2,
      [](const Step& step, json v, const std::string& attribute) {
        return map_strings(v, [&](const std::string& s) -> Result<std::string> {
-         if (s.size() > kMaxReplaceInput) {
-           return Error{ErrorKind::kInvalid, "attribute " + in_quotes(attribute) + " has a value of " +
-                                                 std::to_string(s.size()) + " bytes; 'replace' takes at most " +
-                                                 std::to_string(kMaxReplaceInput)};
-         }
-         return std::regex_replace(s, *step.regex, step.args[1]);
+         auto out = step.regex->replace(s, step.args[1]);
+         if (!out) return Error{ErrorKind::kInvalid, "attribute " + in_quotes(attribute) + ": " + out.error().message};
+         return out;
        });
      },
      prepare_replace},
@@ -445,7 +391,7 @@ Template::Segment parse_expr(std::string_view expr, std::size_t base, const Look
       throw TemplateError::unknown("unknown function " + in_quotes(fn), fn, function_names(), "known functions:", "",
                                    col(fn_start));
     }
-    Template::Step step{fn, {}, nullptr, nullptr};
+    Template::Step step{fn, {}, std::nullopt, nullptr};
     std::vector<int> columns;
     skip();
     if (i < expr.size() && expr[i] == ':') {

@@ -20,10 +20,10 @@
 //   first                   the first value
 //   join[:'sep']            the values joined into one (separator ", " by default)
 //   replace:'re','with'     every match of the ECMAScript regex `re` replaced by `with`
-//                           ($1.. are groups, $& the match, $$ a dollar); the regex is
-//                           compiled once, when the template is parsed; a value longer
-//                           than 1000 bytes is a per-record error (std::regex recurses
-//                           per character and would overflow the stack)
+//                           ($1.. are groups, $& the match, $$ a dollar; core/regex.h);
+//                           the regex is compiled once, when the template is parsed.
+//                           Values of any length work; a regex that gives up on a
+//                           value (too much backtracking) is a per-record error
 //   split:'sep'             each value split on the literal `sep`; empty parts dropped
 //   digits                  only the digits 0-9 of each value
 //   e164[:'+49']            a phone number as "+" and 8 to 15 digits: spaces, tabs, - . /
@@ -56,7 +56,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -65,6 +64,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/record.h"
+#include "core/regex.h"
 #include "core/result.h"
 
 namespace dirsync::core {
@@ -135,7 +135,7 @@ class Template {
     std::string function;
     std::vector<std::string> args;
     // Resolved when the template is parsed, for the functions that need them.
-    std::shared_ptr<const std::regex> regex;         // replace
+    std::optional<Regex> regex;                      // replace
     std::shared_ptr<const LookupTable> table;        // map
   };
   struct Segment {

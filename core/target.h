@@ -7,7 +7,10 @@
 // - A full-set target (`Capabilities::full_set`) instead gets ONE call per run,
 //   after the pull, holding every change of the run with ops mixed (creates,
 //   updates, and detaches when the pull was complete and the guards allowed
-//   them). It sends the whole set the job manages in the way its API wants.
+//   them). It sends the whole set the job manages in the way its API wants:
+//   right before that call the engine hands it every user the job manages
+//   (`set_managed`), because a listing of the target's current set may be
+//   partial, and a set built on it alone would silently drop the rest.
 // - A target without `update` never receives updates; in a resync it receives
 //   the current users as creates (flagged `resync`), which create-only APIs
 //   that skip existing users answer harmlessly.
@@ -66,6 +69,13 @@ enum class CreateRecovery {
   kReport,
 };
 
+// A user the job manages, as a full-set target is told about it (`Target::set_managed`).
+struct Member {
+  std::string key;        // the source key
+  std::string target_id;  // the target's id for the user ("" where none is known)
+  nlohmann::json payload; // the payload the target last acknowledged (a pending create: the one sent)
+};
+
 // A user `Target::lookup` found: its id and its fields as a payload.
 struct Found {
   std::string target_id;
@@ -81,6 +91,19 @@ class Target {
   // Configured batch size, 1..capabilities().max_batch.
   virtual std::size_t batch_size() const = 0;
   virtual Result<std::vector<Outcome>> apply(std::span<const Change> batch) = 0;
+  // Full-set targets only (other targets never get it): every user the job
+  // manages, handed over right before each `apply` (a run's, a resync's and a
+  // saved plan's alike), from the same thread. Members are the job's whole
+  // snapshot — users whose change this run withholds (protected, quarantined,
+  // blocked by a guard, absent from an incomplete pull) included — and the
+  // creates whose outcome is still unknown (a set cannot hold a user twice, so
+  // keeping one in it is harmless). The batch may name members too: its
+  // changes decide for them (a detach removes the member's id). The target
+  // keeps every other member in the set it sends, whether or not its own
+  // listing of the current set shows it, and never reports on them.
+  // The list holds for the next `apply` only, which consumes it; not called,
+  // or empty: the job manages no user outside the batch.
+  virtual void set_managed(std::vector<Member> members) { (void)members; }
   // How long the target's rate limits make pushing this many changes take,
   // e.g. "~42 min at 4,000/h"; empty when they do not slow it down. Plans show it.
   virtual std::string pace(std::size_t creates, std::size_t updates, std::size_t detaches) const {

@@ -77,6 +77,29 @@ const config::JobConfig* find_job(const config::Config& cfg, const std::string& 
   return nullptr;
 }
 
+// The audit log `cfg` names, opened into `audit`; null when it is off or cannot be
+// opened (the audit never stops a sync: a warning says why it is missing).
+daemon::AuditLog* open_audit(const config::Config& cfg, daemon::AuditLog& audit) {
+  const auto& d = cfg.daemon;
+  if (d.audit_log.empty()) return nullptr;
+  if (auto st = audit.open(d.audit_log, d.audit_max_bytes, d.audit_max_age, d.audit_keep); !st) {
+    spdlog::warn("{}; running without an audit log", st.error().message);
+    return nullptr;
+  }
+  return &audit;
+}
+
+void audit_warn(const core::Status& st) {
+  if (!st) spdlog::warn("{}", st.error().message);  // the audit never fails a sync
+}
+
+// Every change `eng` pushes goes to `audit` (may be null), under the run's start time.
+void audit_outcomes(engine::SyncEngine& eng, daemon::AuditLog* audit, const std::string& job) {
+  if (!audit) return;
+  eng.on_outcome([audit, job, run = daemon::AuditLog::iso_time(daemon::AuditLog::Clock::now())](
+                     const engine::PushedChange& c) { audit_warn(audit->record(job, run, c)); });
+}
+
 // `audit` may be null (dry runs, audit off or unwritable).
 engine::RunReport run_job(const config::Config& cfg, const config::JobConfig& job, state::StateStore& store,
                           const engine::RunOptions& options, daemon::AuditLog* audit) {
@@ -84,11 +107,7 @@ engine::RunReport run_job(const config::Config& cfg, const config::JobConfig& jo
   spdlog::info("{}: {} {} → {}{}", job.name, options.mode == engine::Mode::kResync ? "resync" : "sync",
                parts.source->describe(), parts.target->describe(), options.dry_run ? " (dry run)" : "");
   engine::SyncEngine eng(job, store, *parts.source, *parts.target, std::move(parts.mapping));
-  const std::string run = daemon::AuditLog::iso_time(daemon::AuditLog::Clock::now());
-  auto audit_warn = [](const core::Status& st) {
-    if (!st) spdlog::warn("{}", st.error().message);  // the audit never fails a sync
-  };
-  if (audit) eng.on_outcome([&](const engine::PushedChange& c) { audit_warn(audit->record(job.name, run, c)); });
+  audit_outcomes(eng, audit, job.name);
   eng.on_progress([&](const std::string& msg) {
     if (audit) audit_warn(audit->flush());  // after every settled batch
     spdlog::debug("{}: {}", job.name, msg);
@@ -236,11 +255,7 @@ int cmd_run(const Globals& g, const std::vector<std::string>& jobs, bool all, en
   auto store = open_state(*cfg);
   if (!store) return kExitFailed;
   daemon::AuditLog audit;
-  daemon::AuditLog* audit_ptr = nullptr;
-  if (const auto& d = cfg->daemon; !options.dry_run && !d.audit_log.empty()) {
-    if (auto st = audit.open(d.audit_log, d.audit_max_bytes, d.audit_max_age, d.audit_keep)) audit_ptr = &audit;
-    else spdlog::warn("{}; running without an audit log", st.error().message);
-  }
+  daemon::AuditLog* audit_ptr = options.dry_run ? nullptr : open_audit(*cfg, audit);
   int worst = kExitOk;
   for (const auto* job : selected) {
     auto report = run_job(*cfg, *job, *store, options, audit_ptr);
@@ -314,23 +329,14 @@ int cmd_apply(const Globals& g, const std::string& path, bool json) {
   auto store = open_state(*cfg);
   if (!store) return kExitFailed;
   daemon::AuditLog audit;
-  daemon::AuditLog* audit_ptr = nullptr;
-  if (const auto& d = cfg->daemon; !d.audit_log.empty()) {
-    if (auto st = audit.open(d.audit_log, d.audit_max_bytes, d.audit_max_age, d.audit_keep)) audit_ptr = &audit;
-    else spdlog::warn("{}; running without an audit log", st.error().message);
-  }
+  daemon::AuditLog* audit_ptr = open_audit(*cfg, audit);
   auto parts = engine::build_job(*cfg, *job);
   spdlog::info("{}: apply {} ({} changes) → {}", job->name, path, plan.value().changes.size(),
                parts.target->describe());
   engine::SyncEngine eng(*job, *store, *parts.source, *parts.target, std::move(parts.mapping));
-  const std::string run = daemon::AuditLog::iso_time(daemon::AuditLog::Clock::now());
-  if (audit_ptr) {
-    eng.on_outcome([&](const engine::PushedChange& c) {
-      if (auto st = audit_ptr->record(job->name, run, c); !st) spdlog::warn("{}", st.error().message);
-    });
-  }
+  audit_outcomes(eng, audit_ptr, job->name);
   auto report = eng.apply_plan(plan.value().changes);
-  if (audit_ptr) (void)audit_ptr->flush();
+  if (audit_ptr) audit_warn(audit_ptr->flush());
   std::cout << (json ? engine::report_to_json(report, false).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n" : engine::format_summary(report));
   return exit_code(report);
 }

@@ -5,7 +5,7 @@
 //   2  configuration or usage error (nothing ran)
 //   3  the job is already running in another process
 //   4  the run finished with problems: rejected, retried or unknown records, bad
-//      source rows, an incomplete pull, or detaches blocked by max_detach
+//      source rows, an incomplete pull, or changes blocked by max_detach or max_update
 #include "daemon/exit_codes.h"
 
 namespace dirsync::cli {

@@ -1,5 +1,5 @@
 #pragma once
-// The daemon's control socket: how `dirsync sync|resync|plan|status` reach a
+// The daemon's control socket: how `dirsync sync|resync|plan|status|release` reach a
 // running daemon.
 //
 // Transport: a Unix stream socket, mode 0660, its group the daemon's group (or
@@ -11,6 +11,8 @@
 //
 // Protocol: newline-delimited JSON. The client sends one request
 //   {"command": "sync" | "resync" | "plan" | "status", "job": "...", "explain": "...", "resync": bool}
+//   {"command": "release", "job": "...", "keys": ["..."], "all": bool}   (frees quarantined users;
+//    the daemon does it between runs of the job, as it owns the state)
 // and the daemon answers with any number of {"progress": "..."} lines, then one
 // final {"exit_code": N, "text": "...", "report": {...}} or {"exit_code": N, "error": "..."}
 // and closes the connection. A sync or resync asked for while the job runs is

@@ -11,7 +11,7 @@ inline constexpr int kExitFailed = 1;    // a run failed: source, target, auth o
 inline constexpr int kExitConfig = 2;    // configuration or usage error (nothing ran)
 inline constexpr int kExitBusy = 3;      // the job is already running in another process
 inline constexpr int kExitProblems = 4;  // finished with problems: rejected/retry/unknown records, bad rows,
-                                         // an incomplete pull, or detaches blocked by max_detach
+                                         // an incomplete pull, or changes blocked by max_detach/max_update
 
 inline int exit_code(const engine::RunReport& r) {
   switch (r.outcome) {

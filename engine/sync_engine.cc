@@ -208,6 +208,9 @@ class SyncEngine::Batcher {
       return;
     }
     core::failpoint("after_intent");
+    // A full-set target sends the whole set: it must know every user the job
+    // manages, not only those its (possibly partial) listing shows.
+    if (engine_.target_.capabilities().full_set) engine_.target_.set_managed(engine_.managed_members());
     auto result = engine_.target_.apply(batch);
     core::failpoint("after_send");
     state::Settlement settlement;
@@ -521,6 +524,15 @@ RunReport SyncEngine::run_unguarded(const RunOptions& options) {
             ex->filter_kept = decision.keep;
             ex->filter_reason = decision.reason;
           }
+          if (!decision.decided) {
+            // A regex of the filter gave up on this record: neither kept nor
+            // dropped. Reported, not sent, and (seen) protected from detach.
+            ++report.counts.invalid;
+            seen.add(record.key);
+            report.problems.push_back({record.key, record.origin, "filter", "invalid", decision.reason});
+            if (ex) ex->mapping_error = decision.reason;
+            continue;
+          }
           if (!decision.keep) {
             // Not seen: to this job the user is gone from the source.
             ++report.counts.filtered;
@@ -806,6 +818,8 @@ RunReport SyncEngine::apply_unguarded(const std::vector<Change>& changes) {
                                          : "the snapshot no longer has this user: not applied (make a new plan)"});
         continue;
       }
+      // A protect filter added since the plan was saved holds its users back too.
+      if (change.op != Op::kCreate && withhold_protected(report, change, *entry)) continue;
       if (change.op == Op::kDetach) ++report.counts.detach_planned;
       batcher.add(change);
     }
@@ -904,6 +918,22 @@ bool SyncEngine::reconcile(RunReport& report, bool dry_run) {
   core::failpoint("after_reconcile");
   remember_pending(store_.intents(job_.name));
   return true;
+}
+
+std::vector<core::Member> SyncEngine::managed_members() const {
+  std::vector<core::Member> members;
+  store_.reader(job_.name)->for_each([&](std::string_view key, const core::SnapshotEntry& entry) {
+    members.push_back({std::string(key), entry.target_id, entry.payload});
+    return true;
+  });
+  if (pending_creates_.empty()) return members;
+  // Their earlier attempt may have added them: they stay, as that attempt sent them.
+  for (const auto& intent : store_.intents(job_.name)) {
+    for (const auto& item : intent.items) {
+      if (item.op == Op::kCreate && pending_creates_.count(item.key)) members.push_back({item.key, {}, item.payload});
+    }
+  }
+  return members;
 }
 
 bool SyncEngine::withhold_protected(RunReport& report, const Change& change, const core::SnapshotEntry& entry) const {

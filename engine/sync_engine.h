@@ -171,8 +171,11 @@ class SyncEngine {
   // Each update/detach is pushed only while the job's snapshot entry still has
   // the change's base_hash, and each create only while the key has no entry:
   // a change whose entry moved since the plan is refused (a problem with
-  // outcome "stale"), the others still go. No source is read. Like run, it
-  // settles the outbox first and never throws for runtime failures.
+  // outcome "stale"), the others still go. The job's protect filter as it is
+  // now (it may have been added since the plan) withholds updates and detaches
+  // of the users it matches, as in a run (RunReport::protected_changes). No
+  // source is read. Like run, it settles the outbox first and never throws for
+  // runtime failures.
   RunReport apply_plan(const std::vector<core::Change>& changes);
 
   // The limit of max_detach (and of max_update, same shape) for a snapshot of
@@ -197,6 +200,9 @@ class SyncEngine {
   // The protect filter: true when it holds `change` back (the user the
   // target holds as `entry` matches it); the change is then counted and listed.
   bool withhold_protected(RunReport& report, const core::Change& change, const core::SnapshotEntry& entry) const;
+  // Full-set targets (core::Target::set_managed): every user the job manages —
+  // the snapshot, and the creates still pending from an earlier attempt.
+  std::vector<core::Member> managed_members() const;
   // Fills report.explanation's action and why once the run is decided.
   void explain(RunReport& report, std::optional<core::Change> change) const;
   const config::JobConfig& job_;

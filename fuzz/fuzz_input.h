@@ -91,14 +91,21 @@ std::vector<AttributePath> attribute_paths(const json& header, std::vector<Attri
   return out;
 }
 
-// How many regex quantifiers `text` may hold: * + ? and every '{' beyond
-// `braces` (template segments and YAML flow maps use some). std::regex
-// backtracks without a step limit, in time exponential in how deeply
-// quantifiers nest ('O******' or '((O*)*)*' hang on a one-byte value), so
-// the fuzzers only evaluate regexes with a few: patterns are the operator's.
-inline std::size_t quantifiers(std::string_view text, std::size_t braces) {
-  const auto count = [&](char c) { return static_cast<std::size_t>(std::count(text.begin(), text.end(), c)); };
-  return count('*') + count('+') + count('?') + (count('{') > braces ? count('{') - braces : 0);
+// The longest value worth matching against an operator's regex of at most
+// `pattern_bytes`. Boost.Regex (core/regex.h) gives up on a match after about
+// max(N·S², min(N², 10^8)) steps (N the value's length, S the pattern's size):
+// never forever, but up to seconds under ASan, which libFuzzer reports as a
+// timeout and which slows it down long before that. This keeps both terms
+// within 2^20 steps (a few tenths of a second under ASan).
+inline std::size_t regex_value_bytes(std::size_t pattern_bytes) {
+  const std::size_t s = std::max<std::size_t>(pattern_bytes, 1);
+  return std::clamp<std::size_t>((std::size_t{1} << 20) / (s * s), 1, 1024);
+}
+
+// `value` cut to its last `bytes` bytes: the end of "aaa...ab" is what makes
+// nested repeats give up.
+inline void keep_end(std::string& value, std::size_t bytes) {
+  if (value.size() > bytes) value.erase(0, value.size() - bytes);
 }
 
 // Splits `body` at lines that are exactly "---" (several pages of one pull).

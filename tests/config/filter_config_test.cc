@@ -69,13 +69,29 @@ TEST(FilterConfig, RejectsTwoTestsInOneCondition) {
                           "test per condition; combine them with all: [...]"));
 }
 
+// A huge repeat count too: Boost would accept it, and take N² steps on every long value.
 TEST(FilterConfig, RejectsABadRegexAtItsPosition) {
-  const auto errors = errors_of(with_filter(R"(
+  for (const auto& [pattern, problem] : {std::pair{"(unclosed", "unbalanced ( )"},
+                                         std::pair{"a{99999999}", "a repeat count above 1000"}}) {
+    EXPECT_THAT(errors_of(with_filter("    filter:\n      exclude: {attribute: title, regex: '" +
+                                      std::string(pattern) + "'}\n")),
+                ElementsAre("dirsync.yaml:14:42: bad regex in filter on 'title': " + std::string(problem) + " in '" +
+                            pattern + "'; expected an ECMAScript regular expression"));
+  }
+}
+
+// The loaded filter leaves a record its regex gives up on undecided, for the engine to report.
+TEST(FilterConfig, ARegexThatGivesUpLeavesTheRecordUndecided) {
+  const auto cfg = load_string(with_filter(R"(
     filter:
-      exclude: {attribute: title, regex: '(unclosed'}
-)"));
-  ASSERT_EQ(errors.size(), 1u);
-  EXPECT_THAT(errors[0], ::testing::StartsWith("dirsync.yaml:14:42: bad regex in filter on 'title': "));
+      exclude: {attribute: title, regex: '(a+)+$'}
+)"),
+                               "dirsync.yaml");
+  const auto d = cfg.jobs.at("j").filter.decide(person({{"title", std::string(40, 'a') + "b"}}));
+  EXPECT_FALSE(d.decided);
+  EXPECT_THAT(d.reason, ::testing::StartsWith("undecided: filter condition on 'title' cannot be decided: regex "
+                                              "/(a+)+$/ gave up on a value of 41 bytes: too much backtracking"));
+  EXPECT_TRUE(cfg.jobs.at("j").filter.decide(person({{"title", "Engineer"}})).decided);
 }
 
 TEST(FilterConfig, RejectsAConditionWithoutAttribute) {

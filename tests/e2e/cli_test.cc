@@ -2,8 +2,10 @@
 // exit codes, and configuration errors as an operator sees them.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -215,6 +217,47 @@ TEST(ConfigReference, PrintsEverySectionWithItsKeys) {
                            "filter conditions", "daemon\n  max_concurrent_jobs"}) {
     EXPECT_NE(ref.out.find(text), std::string::npos) << text << "\n" << ref.out;
   }
+}
+
+}  // namespace
+}  // namespace dirsync::testing
+
+namespace dirsync::testing {
+namespace {
+
+// scripts/quickstart is the README's first command. It must work in a checkout
+// dirsync would refuse to read a config from: one made with umask 002 (the
+// example config group-writable) and, when we are root, owned by a normal user
+// and run through sudo.
+TEST_F(CliTest, QuickstartScriptRunsInACheckoutDirsyncWouldNotTrust) {
+  fs::create_directories(dir_ / "scripts");
+  fs::copy_file(fs::path(source_dir()) / "scripts/quickstart", dir_ / "scripts/quickstart");
+  fs::permissions(dir_ / "examples/quickstart.yaml", fs::perms::group_write, fs::perm_options::add);
+  if (::geteuid() == 0) {
+    for (const auto& entry : fs::recursive_directory_iterator(dir_)) {
+      ASSERT_EQ(::chown(entry.path().c_str(), 65534, 65534), 0) << entry.path();
+    }
+    ASSERT_EQ(::chown(dir_.c_str(), 65534, 65534), 0);
+  }
+  // The checkout's own config is refused, so the script must not use it as is.
+  auto direct = dirsync({"check-config"});
+  EXPECT_EQ(direct.exit_code, 2) << direct.out << direct.err;
+  EXPECT_NE(direct.err.find("writable by group/others"), std::string::npos) << direct.err;
+
+  const std::string command = "DIRSYNC_BIN='" + dirsync_binary() + "' bash '" + (dir_ / "scripts/quickstart").string() + "' 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, pipe)) output.append(buf, n);
+  const int status = ::pclose(pipe);
+  ASSERT_TRUE(WIFEXITED(status)) << output;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << output;
+  EXPECT_EQ(count_lines(dir_ / ".quickstart/changes.jsonl"), 12u) << output;
+  EXPECT_NE(output.find("created    12"), std::string::npos) << output;
+  EXPECT_NE(output.find("unchanged  12"), std::string::npos) << output;
+  const auto mode = fs::status(dir_ / ".quickstart/quickstart.yaml").permissions();
+  EXPECT_EQ(mode & (fs::perms::group_write | fs::perms::others_write), fs::perms::none);
 }
 
 }  // namespace

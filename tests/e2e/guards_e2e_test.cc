@@ -1,6 +1,7 @@
 // The guards through the `dirsync` binary: a blocked run in `status` (text,
 // JSON, and the daemon's view and metrics), quarantined users and pending
-// creates in `status`, `dirsync release`, `protect` and `max_update`.
+// creates in `status`, `dirsync release`, `protect` (in runs and in `dirsync
+// apply`) and `max_update`.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -243,6 +244,38 @@ TEST_F(GuardsEndToEnd, AProtectedUserIsNeitherDetachedNorUpdatedAndPlansSayWhy) 
   EXPECT_NE(check.err.find("dirsync.yaml:12:31: unknown key 'equal' in filter condition; did you mean 'equals'?"),
             std::string::npos)
       << check.err;
+}
+
+TEST_F(GuardsEndToEnd, ApplyingASavedPlanWithholdsUsersProtectedSinceThePlanWasMade) {
+  ASSERT_EQ(dirsync({"sync", "hr-to-file"}).exit_code, 0);
+  // Users 1 and 2 leave, user 3 is renamed: the plan detaches two and updates one.
+  {
+    std::ofstream out(dir_ / "users.csv");
+    out << "id,name,dept\n3,Renamed 3,Dept 3\n";
+    for (int i = 4; i <= 10; ++i) out << i << ",User " << i << ",Dept " << i << "\n";
+  }
+  const std::string plan_path = (dir_ / "plan.json").string();
+  auto plan = dirsync({"plan", "hr-to-file", "--out", plan_path});
+  ASSERT_EQ(plan.exit_code, 0) << plan.out << plan.err;
+  ASSERT_NE(plan.out.find("saved 3 changes to " + plan_path), std::string::npos) << plan.out;
+
+  // The operator protects users 1 and 3 after saving the plan; applying it leaves them alone.
+  write_config("    protect: {attribute: key, in: [\"1\", \"3\"]}\n");
+  const auto pushed_before = read_file(dir_ / "changes.jsonl").size();
+  auto applied = dirsync({"apply", plan_path});
+  EXPECT_EQ(applied.exit_code, 0) << applied.out << applied.err;
+  EXPECT_NE(applied.out.find("  detached   1\n"), std::string::npos) << applied.out;
+  EXPECT_NE(applied.out.find("  protected  2\n"), std::string::npos) << applied.out;
+  EXPECT_NE(applied.out.find("  key 1: detach withheld — protected by the job's protect filter: key in ['1', '3']\n"),
+            std::string::npos)
+      << applied.out;
+  EXPECT_NE(applied.out.find("  key 3: update withheld — protected by the job's protect filter: key in ['1', '3']\n"),
+            std::string::npos)
+      << applied.out;
+  const std::string pushed = read_file(dir_ / "changes.jsonl").substr(pushed_before);
+  EXPECT_NE(pushed.find(R"("key":"2","op":"detach")"), std::string::npos) << pushed;
+  EXPECT_EQ(pushed.find(R"("key":"1")"), std::string::npos) << pushed;
+  EXPECT_EQ(pushed.find(R"("key":"3")"), std::string::npos) << pushed;
 }
 
 TEST_F(GuardsEndToEnd, MaxUpdateHoldsBackAMappingMistake) {

@@ -97,6 +97,14 @@ class ScriptedTarget : public core::Target {
     }
     return out;
   }
+  // set_managed calls, each with the members' keys, sorted (the engine's order is the snapshot's).
+  std::vector<std::vector<std::string>> managed;
+  void set_managed(std::vector<core::Member> members) override {
+    std::vector<std::string> keys;
+    for (const auto& m : members) keys.push_back(m.key);
+    std::sort(keys.begin(), keys.end());
+    managed.push_back(std::move(keys));
+  }
   core::Result<std::vector<Outcome>> apply(std::span<const Change> changes) override {
     ++calls;
     if (on_apply) on_apply();
@@ -149,6 +157,12 @@ class SyncEngineTest : public ::testing::Test {
     return engine.run(opts);
   }
 
+  RunReport apply_plan(const std::vector<Change>& changes) {
+    core::Mapping mapping({{"name", core::Template::parse("{name}"), core::FieldType::kString}});
+    SyncEngine engine(job_, *store_, source_, target_, mapping);
+    return engine.apply_plan(changes);
+  }
+
   std::vector<core::Record> users(int n, int from = 1, const std::string& suffix = "") {
     std::vector<core::Record> out;
     for (int i = from; i < from + n; ++i) out.push_back(rec("u" + std::to_string(i), "User " + std::to_string(i) + suffix));
@@ -194,6 +208,7 @@ TEST_F(SyncEngineTest, UpdatesChangedRecordsWithTheirTargetId) {
   EXPECT_EQ(target_.sent[0].changed_fields, std::vector<std::string>{"name"});
   EXPECT_EQ(store_->get("job", "u2")->payload, json({{"name", "Renamed"}}));
   EXPECT_EQ(store_->get("job", "u2")->target_id, "101");
+  EXPECT_TRUE(target_.managed.empty()) << "only full-set targets are told every user the job manages";
 }
 
 TEST_F(SyncEngineTest, CommitsOnlyAcknowledgedRecords) {
@@ -621,6 +636,28 @@ TEST_F(SyncEngineTest, PlanSaysWhichDetachesTheFilterCauses) {
   EXPECT_NE(text.find("- detach u2 (id 101)  [dropped by the job's filter]"), std::string::npos) << text;
   EXPECT_NE(text.find("- detach u3 (id 102)\n"), std::string::npos) << text;
   EXPECT_EQ(report_to_json(plan, true)["changes"][0]["filtered"], true);
+}
+
+// A filter regex that gives up (catastrophic backtracking) decides nothing: the
+// record is reported and not sent, and its user is never detached for it.
+TEST_F(SyncEngineTest, ARecordTheFilterCannotDecideIsReportedNotSentAndNotDetached) {
+  job_.filter = core::Filter(std::nullopt, core::Condition::regex("dept", "(a+)+$"));
+  source_.set_records(staff({{"u1", "Sales"}, {"u2", "HR"}}));
+  ASSERT_EQ(run().counts.created, 2u);
+  const std::string pathological = std::string(40, 'a') + "b";
+  source_.set_records(staff({{"u1", "Sales"}, {"u2", pathological}, {"u3", pathological}}));
+  target_.sent.clear();
+  auto report = run();
+  EXPECT_EQ(report.outcome, RunOutcome::kPartial);
+  EXPECT_EQ(report.counts.invalid, 2u);
+  EXPECT_EQ(report.counts.detached, 0u);
+  EXPECT_TRUE(target_.sent.empty()) << "neither u2 (changed) nor u3 (new) is sent, nobody detached";
+  EXPECT_TRUE(store_->get("job", "u2"));
+  EXPECT_FALSE(store_->get("job", "u3"));
+  ASSERT_EQ(report.problems.size(), 2u);
+  EXPECT_EQ(report.problems[0].stage, "filter");
+  EXPECT_EQ(report.problems[0].outcome, "invalid");
+  EXPECT_NE(report.problems[0].message.find("undecided"), std::string::npos) << report.problems[0].message;
 }
 
 TEST_F(SyncEngineTest, AFilterThatDropsEveryRecordTripsTheEmptyPullGuard) {
@@ -1279,6 +1316,93 @@ TEST_F(SyncEngineTest, FullSetTargetCountsTheMembersUpdatesReplaceAsDetaches) {
   EXPECT_EQ(run().outcome, RunOutcome::kOk);
   EXPECT_EQ(target_.count(Op::kUpdate), 2u);
   EXPECT_EQ(target_.count(Op::kDetach), 3u);
+}
+
+// A full-set API's listing of its current set may be partial: the target must
+// know every user the job manages, or the set it sends drops the unlisted ones.
+TEST_F(SyncEngineTest, FullSetTargetIsToldEveryUserTheJobManagesBeforeItsOneCall) {
+  target_.caps = {true, true, true, true, SIZE_MAX};
+  target_.batch = SIZE_MAX;
+  target_.recovery = core::CreateRecovery::kReport;
+  source_.set_records(users(6));
+  target_.outcome_for["u6"] = Outcome::unknown("the answer was lost");
+  ASSERT_EQ(run().outcome, RunOutcome::kPartial);
+  EXPECT_EQ(target_.managed, std::vector<std::vector<std::string>>{{}}) << "a first run manages nobody yet";
+
+  // u1 changes, u2 changes but is protected, u3 and u5 stay as they are, u4
+  // leaves, u6's create is still pending.
+  job_.protect = protect_if(core::Condition::in("key", {"u2"}));
+  auto next = users(6);
+  next[0] = rec("u1", "Changed");
+  next[1] = rec("u2", "Changed");
+  next.erase(next.begin() + 3);
+  source_.set_records(next);
+  target_.outcome_for.clear();
+  target_.managed.clear();
+  target_.sent.clear();
+  auto report = run();
+  EXPECT_EQ(report.counts.pending, 1u);
+  EXPECT_EQ(report.counts.protected_users, 1u);
+  EXPECT_EQ(target_.count(Op::kUpdate), 1u);
+  EXPECT_EQ(target_.count(Op::kDetach), 1u);
+  // The whole snapshot (the batch's own users too: their changes decide for
+  // them), and the pending create.
+  EXPECT_EQ(target_.managed, (std::vector<std::vector<std::string>>{{"u1", "u2", "u3", "u4", "u5", "u6"}}));
+
+  // A resync and a saved plan's apply tell it too.
+  target_.managed.clear();
+  RunOptions resync;
+  resync.mode = Mode::kResync;
+  run(resync);
+  EXPECT_EQ(target_.managed, (std::vector<std::vector<std::string>>{{"u1", "u2", "u3", "u5", "u6"}}));
+  source_.set_records(users(2, 10));
+  RunOptions dry;
+  dry.dry_run = true;
+  auto plan = run(dry);
+  target_.managed.clear();
+  apply_plan(plan.plan);
+  EXPECT_EQ(target_.managed, (std::vector<std::vector<std::string>>{{"u1", "u2", "u3", "u5", "u6"}}));
+}
+
+// ---- apply_plan re-checks protect ------------------------------------------
+
+TEST_F(SyncEngineTest, ApplyingAPlanWithholdsUsersAProtectFilterAddedSinceThePlan) {
+  source_.set_records(users(30));
+  ASSERT_EQ(run().outcome, RunOutcome::kOk);
+  auto next = users(30);
+  next[0] = rec("u1", "Changed");
+  next[1] = rec("u2", "Changed");
+  next.erase(next.begin() + 2);  // u3 leaves
+  next.erase(next.begin() + 2);  // u4 leaves
+  source_.set_records(next);
+  RunOptions dry;
+  dry.dry_run = true;
+  const auto plan = run(dry);
+  ASSERT_EQ(plan.plan.size(), 4u);
+
+  // The operator protects u1 and u3 after saving the plan.
+  job_.protect = protect_if(core::Condition::in("key", {"u1", "u3"}));
+  target_.sent.clear();
+  auto report = apply_plan(plan.plan);
+  EXPECT_EQ(report.outcome, RunOutcome::kOk) << report.error;
+  EXPECT_EQ(report.counts.updated, 1u);
+  EXPECT_EQ(report.counts.detached, 1u);
+  EXPECT_EQ(report.counts.detach_planned, 1u);
+  EXPECT_EQ(report.counts.protected_users, 2u);
+  ASSERT_EQ(target_.sent.size(), 2u);
+  EXPECT_EQ(target_.sent[0].key, "u2");
+  EXPECT_EQ(target_.sent[1].key, "u4");
+  EXPECT_EQ(store_->get("job", "u1")->payload, json({{"name", "User 1"}}));
+  EXPECT_TRUE(store_->get("job", "u3"));
+  EXPECT_FALSE(store_->get("job", "u4"));
+  ASSERT_EQ(report.protected_changes.size(), 2u);
+  EXPECT_EQ(report.protected_changes[0].key, "u1");
+  EXPECT_EQ(report.protected_changes[0].stage, "update");
+  EXPECT_EQ(report.protected_changes[1].key, "u3");
+  EXPECT_EQ(report.protected_changes[1].stage, "detach");
+  EXPECT_THAT(format_summary(report), HasSubstr("  key u3: detach withheld — protected by the job's protect filter: "
+                                                "key in ['u1', 'u3']\n"));
+  EXPECT_EQ(report_to_json(report, false)["counts"]["protected"], 2);
 }
 
 }  // namespace

@@ -61,9 +61,10 @@ class RecordingTarget : public core::Target {
 class TempStateStore {
  public:
   TempStateStore() {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("dirsync-state-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    // A parameterised test's name ("Case/3") has a slash: one directory, not two.
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(name.begin(), name.end(), '/', '_');
+    dir_ = std::filesystem::temp_directory_path() / ("dirsync-state-" + std::to_string(::getpid()) + "-" + name);
     std::filesystem::remove_all(dir_);
     auto store = state::StateStore::open(dir_.string());
     if (!store.ok()) {

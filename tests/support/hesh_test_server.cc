@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 #include <ctime>
+#include <unordered_set>
 
 namespace dirsync::testing {
 namespace {
@@ -323,13 +324,17 @@ ServerResponse HeshTestServer::create_locked(const std::string& tenant, const js
   auto& stored = users_[tenant];
   json created = json::array();
   const std::string now = now_iso();
+  // Who the tenant already has, indexed once per request: a scan per user made
+  // large tests quadratic.
+  std::unordered_set<std::string> emails, phones;
+  for (const auto& s : stored) {
+    emails.insert(lower(str(s, "email")));
+    if (const std::string p = str(s, "phone"); !p.empty()) phones.insert(p);
+  }
   for (const auto& u : body["users"]) {
     const std::string email = lower(str(u, "email"));
     const std::string phone = str(u, "phone");
-    const bool exists = std::any_of(stored.begin(), stored.end(), [&](const json& s) {
-      return lower(str(s, "email")) == email || (!phone.empty() && str(s, "phone") == phone);
-    });
-    if (exists) {
+    if (emails.count(email) != 0 || (!phone.empty() && phones.count(phone) != 0)) {
       ++entry.skipped;
       continue;
     }
@@ -352,6 +357,8 @@ ServerResponse HeshTestServer::create_locked(const std::string& tenant, const js
                  {"created_at", now},
                  {"userVacations", json::array()}};
     stored.push_back(user);
+    emails.insert(email);
+    if (!phone.empty()) phones.insert(phone);
     if (options_.echo_bug) user["external_user_id"] = id;
     created.push_back(std::move(user));
     ++entry.created;

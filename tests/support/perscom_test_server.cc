@@ -5,7 +5,9 @@
 #include <chrono>
 #include <ctime>
 #include <functional>
+#include <map>
 #include <set>
+#include <unordered_map>
 
 #include "tests/support/query.h"
 
@@ -171,6 +173,75 @@ std::pair<std::string, std::string> split_route(const std::string& target) {
   return {path.substr(1, slash - 1), rest};
 }
 
+// A stored email as search compares it: lower-cased, a non-string as its JSON.
+std::string email_key(const json& email) { return lower(email.is_string() ? email.get<std::string>() : email.dump()); }
+
+// A created user's JSON text without building its object: new_user()'s fields
+// in the order dump() writes them (sorted), the resource's values over the
+// defaults, `now_json` for the timestamps. Empty when the resource has a field
+// new_user() does not (never after validation; the caller then takes the slow path).
+std::string render_created(std::int64_t id, const json& resource, const std::string& now_json) {
+  struct Field {
+    std::string prefix;    // "\"name\":" (with the comma before every field but the first)
+    std::string key;
+    std::string fallback;  // the default's JSON ("" for id, created_at, updated_at)
+  };
+  // Taken from new_user() itself, so that the two cannot drift apart.
+  static const std::vector<Field> fields = [] {
+    std::vector<Field> out;
+    const json defaults = new_user(0);
+    for (const auto& [key, value] : defaults.items()) {
+      const bool computed = key == "id" || key == "created_at" || key == "updated_at";
+      out.push_back({(out.empty() ? "" : ",") + json(key).dump() + ":", key, computed ? "" : value.dump()});
+    }
+    return out;
+  }();
+  std::string out;
+  out.reserve(768);
+  out += '{';
+  // Both sides are sorted by key: one merge walk, no lookups.
+  auto it = resource.items().begin();
+  const auto end = resource.items().end();
+  for (const auto& f : fields) {
+    out += f.prefix;
+    if (it != end && it.key() == f.key) {
+      out += normalised(f.key, it.value()).dump();
+      ++it;
+    } else if (f.key == "id") {
+      out += std::to_string(id);
+    } else if (f.fallback.empty()) {
+      out += now_json;
+    } else {
+      out += f.fallback;
+    }
+  }
+  if (it != end) return {};
+  out += '}';
+  return out;
+}
+
+// {"data":[users...]} from the users' stored texts, as json_response() would write it.
+std::string data_array(const std::vector<const std::string*>& users) {
+  std::size_t size = 2;
+  for (const auto* u : users) size += u->size() + 1;
+  std::string out;
+  out.reserve(size + 10);
+  out += '[';
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    if (i) out += ',';
+    out += *users[i];
+  }
+  out += ']';
+  return out;
+}
+
+ServerResponse data_response(const std::vector<const std::string*>& users) {
+  ServerResponse r;
+  r.status = 200;
+  r.body = "{\"data\":" + data_array(users) + "}";
+  return r;
+}
+
 }  // namespace
 
 PerscomTestServer::PerscomTestServer(PerscomServerOptions options)
@@ -209,6 +280,41 @@ void PerscomTestServer::clear_faults() {
   faults_.clear();
 }
 
+const std::string* PerscomTestServer::stored_locked(std::int64_t id) const {
+  if (id < 1 || static_cast<std::uint64_t>(id) > users_.size()) return nullptr;
+  const std::string& text = users_[static_cast<std::size_t>(id - 1)];
+  return text.empty() ? nullptr : &text;
+}
+
+void PerscomTestServer::index_email_locked(std::int64_t id, const json& email, bool add) {
+  std::string key = email_key(email);
+  if (add) {
+    by_email_.emplace(std::move(key), EmailRef{id, email.is_string()});
+    return;
+  }
+  const auto [first, last] = by_email_.equal_range(key);
+  for (auto it = first; it != last; ++it) {
+    if (it->second.id == id) {
+      by_email_.erase(it);
+      return;
+    }
+  }
+}
+
+void PerscomTestServer::store_locked(std::int64_t id, std::string text, const json& email) {
+  const auto slot = static_cast<std::size_t>(id - 1);
+  if (users_.size() <= slot) users_.resize(slot + 1);
+  if (users_[slot].empty()) ++user_count_;
+  users_[slot] = std::move(text);
+  index_email_locked(id, email, /*add=*/true);
+}
+
+void PerscomTestServer::unstore_locked(std::int64_t id, const json& email) {
+  index_email_locked(id, email, /*add=*/false);
+  std::string().swap(users_[static_cast<std::size_t>(id - 1)]);
+  --user_count_;
+}
+
 std::int64_t PerscomTestServer::add_user(json user) {
   std::lock_guard lock(mu_);
   const std::int64_t id = next_id_++;
@@ -216,23 +322,36 @@ std::int64_t PerscomTestServer::add_user(json user) {
   for (const auto& [k, v] : user.items()) {
     if (k != "id") stored[k] = v;
   }
-  users_[id] = std::move(stored);
+  store_locked(id, stored.dump(), stored["email"]);
   return id;
 }
 
 json PerscomTestServer::users() const {
-  std::lock_guard lock(mu_);
   json out = json::array();
-  for (const auto& [id, u] : users_) out.push_back(u);
+  for_each_user([&](const json& u) { out.push_back(u); });
   return out;
+}
+
+void PerscomTestServer::for_each_user(const std::function<void(const json&)>& visit) const {
+  std::lock_guard lock(mu_);
+  for (const auto& text : users_) {
+    if (!text.empty()) visit(json::parse(text));
+  }
+}
+
+std::size_t PerscomTestServer::user_count() const {
+  std::lock_guard lock(mu_);
+  return user_count_;
 }
 
 json PerscomTestServer::find_user_by_email(const std::string& email) const {
   std::lock_guard lock(mu_);
-  for (const auto& [id, u] : users_) {
-    if (u["email"].is_string() && lower(u["email"].get<std::string>()) == lower(email)) return u;
+  const auto [first, last] = by_email_.equal_range(lower(email));
+  std::optional<std::int64_t> id;  // the first stored, as a scan in id order finds it
+  for (auto it = first; it != last; ++it) {
+    if (it->second.is_string && (!id || it->second.id < *id)) id = it->second.id;
   }
-  return nullptr;
+  return id ? json::parse(*stored_locked(*id)) : json(nullptr);
 }
 
 std::vector<LoggedRequest> PerscomTestServer::request_log() const {
@@ -242,16 +361,28 @@ std::vector<LoggedRequest> PerscomTestServer::request_log() const {
 
 std::size_t PerscomTestServer::request_count() const {
   std::lock_guard lock(mu_);
-  return log_.size();
+  return counters_.requests;
 }
 
 void PerscomTestServer::clear_log() {
   std::lock_guard lock(mu_);
   log_.clear();
+  counters_ = {};
+}
+
+void PerscomTestServer::set_request_log(bool keep) {
+  std::lock_guard lock(mu_);
+  keep_log_ = keep;
+}
+
+PerscomCounters PerscomTestServer::counters() const {
+  std::lock_guard lock(mu_);
+  return counters_;
 }
 
 ServerResponse PerscomTestServer::handle(const ServerRequest& request) {
   std::lock_guard lock(mu_);
+  const auto start = std::chrono::steady_clock::now();
   std::optional<FaultEntry> fault;
   if (!faults_.empty()) {
     fault = faults_.front();
@@ -278,8 +409,13 @@ ServerResponse PerscomTestServer::handle(const ServerRequest& request) {
       response.body = response.body.substr(0, std::max<std::size_t>(1, response.body.size() / 2));
     }
   }
-  log_.push_back({request.method, request.target, response.close_without_response ? 0 : response.status,
-                  request.body, request.headers});
+  ++counters_.requests;
+  counters_.body_bytes += request.body.size();
+  counters_.handler_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (keep_log_) {
+    log_.push_back({request.method, request.target, response.close_without_response ? 0 : response.status,
+                    request.body, request.headers});
+  }
   return response;
 }
 
@@ -332,7 +468,7 @@ ServerResponse PerscomTestServer::list_locked(const ServerRequest& request, bool
   };
   const long page = number("page", 1);
   const long limit = std::min(number("limit", 15), 500L);
-  std::vector<const json*> matched;
+  std::vector<std::int64_t> matched;  // in id order
   if (search) {
     const json body = json::parse(request.body, nullptr, false);
     std::vector<std::pair<std::string, std::set<std::string>>> filters;  // field → accepted values (lower-cased)
@@ -355,27 +491,47 @@ ServerResponse PerscomTestServer::list_locked(const ServerRequest& request, bool
         filters.emplace_back(field, std::move(values));
       }
     }
-    for (const auto& entry : users_) {
-      const json& u = entry.second;  // (clang 14 cannot capture a structured binding)
+    auto keep = [&](std::int64_t id) {
+      const json u = json::parse(*stored_locked(id));
       const bool ok = std::all_of(filters.begin(), filters.end(), [&](const auto& f) {
         const json& v = u.contains(f.first) ? u[f.first] : json();
         return f.second.count(lower(v.is_string() ? v.get<std::string>() : v.dump())) > 0;
       });
-      if (ok) matched.push_back(&u);
+      if (ok) matched.push_back(id);
+    };
+    // An email filter narrows the candidates through the index; every filter still decides.
+    const auto by_email = std::find_if(filters.begin(), filters.end(), [](const auto& f) { return f.first == "email"; });
+    if (by_email != filters.end()) {
+      std::vector<std::int64_t> candidates;
+      for (const auto& value : by_email->second) {
+        const auto [first, last] = by_email_.equal_range(value);
+        for (auto it = first; it != last; ++it) candidates.push_back(it->second.id);
+      }
+      std::sort(candidates.begin(), candidates.end());
+      candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+      for (const std::int64_t id : candidates) keep(id);
+    } else {
+      for (std::size_t i = 0; i < users_.size(); ++i) {
+        if (!users_[i].empty()) keep(static_cast<std::int64_t>(i + 1));
+      }
     }
     ++searches_;
   } else {
-    for (const auto& [id, u] : users_) matched.push_back(&u);
+    for (std::size_t i = 0; i < users_.size(); ++i) {
+      if (!users_[i].empty()) matched.push_back(static_cast<std::int64_t>(i + 1));
+    }
   }
-  json data = json::array();
+  std::vector<const std::string*> data;
   const std::size_t first = static_cast<std::size_t>((page - 1) * limit);
   for (std::size_t i = first; i < matched.size() && i < first + static_cast<std::size_t>(limit); ++i) {
-    data.push_back(*matched[i]);
+    data.push_back(stored_locked(matched[i]));
   }
   const long last_page = std::max(1L, static_cast<long>((matched.size() + limit - 1) / limit));
-  return json_response(200, {{"data", data},
-                             {"meta", {{"current_page", page}, {"last_page", last_page}, {"per_page", limit},
-                                       {"total", matched.size()}}}});
+  const json meta = {{"current_page", page}, {"last_page", last_page}, {"per_page", limit}, {"total", matched.size()}};
+  ServerResponse r;
+  r.status = 200;
+  r.body = "{\"data\":" + data_array(data) + ",\"meta\":" + meta.dump() + "}";
+  return r;
 }
 
 std::size_t PerscomTestServer::search_count() const {
@@ -384,10 +540,8 @@ std::size_t PerscomTestServer::search_count() const {
 }
 
 bool PerscomTestServer::email_taken_locked(const std::string& email) const {
-  const std::string e = lower(email);
-  return std::any_of(users_.begin(), users_.end(), [&](const auto& kv) {
-    return kv.second["email"].is_string() && lower(kv.second["email"].template get<std::string>()) == e;
-  });
+  const auto [first, last] = by_email_.equal_range(lower(email));
+  return std::any_of(first, last, [](const auto& entry) { return entry.second.is_string; });
 }
 
 ServerResponse PerscomTestServer::validation_error(const Errors& errors) const {
@@ -408,7 +562,7 @@ namespace {
 // the record's own user) and distinct (every occurrence of a duplicate flagged).
 void validate_emails(const std::vector<std::pair<std::string, const json*>>& records,
                      const std::function<bool(const std::string&)>& taken, Errors& errs) {
-  std::map<std::string, int> seen;
+  std::unordered_map<std::string, int> seen;
   for (const auto& [prefix, r] : records) {
     const auto it = r->find("email");
     if (it != r->end() && it->is_string()) ++seen[lower(it->get<std::string>())];
@@ -424,6 +578,7 @@ void validate_emails(const std::vector<std::pair<std::string, const json*>>& rec
 
 // Laravel reports errors attribute by attribute, in the order of the input.
 void sort_by_record(Errors& errs, const std::vector<std::pair<std::string, const json*>>& records) {
+  if (errs.empty()) return;
   std::map<std::string, std::size_t> order;
   for (std::size_t i = 0; i < records.size(); ++i) order[records[i].first] = i;
   std::stable_sort(errs.begin(), errs.end(), [&](const auto& a, const auto& b) {
@@ -456,15 +611,25 @@ ServerResponse PerscomTestServer::create_locked(const json& body) {
   sort_by_record(errs, records);
   if (!errs.empty()) return validation_error(errs);
 
-  json data = json::array();
+  const std::string now = now_iso();
+  const std::string now_json = json(now).dump();
+  const std::int64_t first_id = next_id_;
   for (const auto& r : resources) {
     const std::int64_t id = next_id_++;
-    json user = new_user(id);
-    for (const auto& [k, v] : r.items()) user[k] = normalised(k, v);
-    users_[id] = user;
-    data.push_back(std::move(user));
+    std::string text = render_created(id, r, now_json);
+    if (text.empty()) {
+      json user = new_user(id);
+      for (const auto& [k, v] : r.items()) user[k] = normalised(k, v);
+      text = user.dump();
+    }
+    const auto email = r.find("email");
+    store_locked(id, std::move(text), email == r.end() ? json() : normalised("email", *email));
   }
-  return json_response(200, {{"data", data}});
+  // Pointers taken once the store stopped growing (growing moves the texts).
+  std::vector<const std::string*> data;
+  for (std::int64_t id = first_id; id < next_id_; ++id) data.push_back(stored_locked(id));
+  counters_.created += data.size();
+  return data_response(data);
 }
 
 ServerResponse PerscomTestServer::update_locked(const json& body) {
@@ -485,20 +650,27 @@ ServerResponse PerscomTestServer::update_locked(const json& body) {
   sort_by_record(errs, records);
   if (!errs.empty()) return validation_error(errs);
 
-  json data = json::array();
+  std::vector<const std::string*> data;
   const std::string now = now_iso();
   for (const auto& [key, r] : resources.items()) {
     if (key.empty() || !std::all_of(key.begin(), key.end(), [](unsigned char c) { return std::isdigit(c); }) ||
         key.size() > 18) {
       continue;
     }
-    const auto it = users_.find(std::stoll(key));
-    if (it == users_.end()) continue;  // Orion: whereIn(id, keys) → unknown ids skipped silently
-    for (const auto& [k, v] : r.items()) it->second[k] = normalised(k, v);
-    it->second["updated_at"] = now;
-    data.push_back(it->second);
+    const std::int64_t id = std::stoll(key);
+    const std::string* stored = stored_locked(id);
+    if (!stored) continue;  // Orion: whereIn(id, keys) → unknown ids skipped silently
+    json user = json::parse(*stored);
+    const json old_email = user["email"];
+    for (const auto& [k, v] : r.items()) user[k] = normalised(k, v);
+    user["updated_at"] = now;
+    index_email_locked(id, old_email, /*add=*/false);
+    index_email_locked(id, user["email"], /*add=*/true);
+    users_[static_cast<std::size_t>(id - 1)] = user.dump();
+    data.push_back(stored_locked(id));
   }
-  return json_response(200, {{"data", data}});
+  counters_.updated += data.size();
+  return data_response(data);
 }
 
 ServerResponse PerscomTestServer::destroy_locked(const json& body) {
@@ -512,15 +684,20 @@ ServerResponse PerscomTestServer::destroy_locked(const json& body) {
     }
   }
   if (!errs.empty()) return validation_error(errs);
-  json data = json::array();
+  // The answer lists the deleted users, so their texts outlive the store's slots until it is written.
+  std::vector<std::string> deleted;
   for (const auto& id : resources) {
     const std::int64_t n = id.is_string() ? std::stoll(id.get<std::string>()) : id.get<std::int64_t>();
-    const auto it = users_.find(n);
-    if (it == users_.end()) continue;  // skipped silently
-    data.push_back(it->second);
-    users_.erase(it);
+    const std::string* stored = stored_locked(n);
+    if (!stored) continue;  // skipped silently
+    std::string text = *stored;
+    unstore_locked(n, json::parse(text)["email"]);
+    deleted.push_back(std::move(text));
   }
-  return json_response(200, {{"data", data}});
+  counters_.deleted += deleted.size();
+  std::vector<const std::string*> data;
+  for (const auto& text : deleted) data.push_back(&text);
+  return data_response(data);
 }
 
 }  // namespace dirsync::testing

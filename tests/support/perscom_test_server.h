@@ -39,14 +39,24 @@
 //
 // Thread safety: every public member may be called from the test while the
 // server runs; state is behind one mutex.
+//
+// Cost (it also serves the benchmarks, bench/, with a million users): each
+// user is kept as the compact JSON text the API returns for it, in a vector
+// indexed by id, with an index by email, so a batch costs O(batch) — email
+// uniqueness, `email in [...]` searches and lookups by id never scan the
+// store. Only users(), GET /users and searches without an email filter walk
+// it. The request log keeps every body: `set_request_log(false)` keeps the
+// counters only.
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -81,6 +91,16 @@ struct LoggedRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // request headers, names lower-cased
 };
 
+// What the server received and did since it started (or the last clear_log()).
+struct PerscomCounters {
+  std::size_t requests = 0;    // requests handled (answered or dropped), faults included
+  std::size_t body_bytes = 0;  // request body bytes received
+  std::size_t created = 0;     // users stored by POST /users/batch
+  std::size_t updated = 0;     // users changed by PATCH /users/batch
+  std::size_t deleted = 0;     // users removed by DELETE /users/batch
+  double handler_seconds = 0;  // time spent handling requests (socket I/O and HTTP parsing excluded)
+};
+
 class PerscomTestServer {
  public:
   explicit PerscomTestServer(PerscomServerOptions options = {});
@@ -104,11 +124,20 @@ class PerscomTestServer {
   std::int64_t add_user(nlohmann::json user);
   // Snapshot of the stored users, ordered by id.
   nlohmann::json users() const;
+  // Calls `visit` with each stored user in id order, one parsed at a time (a
+  // million users do not fit in one users() array comfortably). `visit` runs
+  // under the state lock: it must not call the server.
+  void for_each_user(const std::function<void(const nlohmann::json&)>& visit) const;
+  std::size_t user_count() const;
   // The stored user with this email (case-insensitive), or null.
   nlohmann::json find_user_by_email(const std::string& email) const;
   std::vector<LoggedRequest> request_log() const;
   std::size_t request_count() const;
+  // Empties the log and zeroes the counters; the users stay.
   void clear_log();
+  // false: requests are counted but not kept (no bodies), for long runs. Default true.
+  void set_request_log(bool keep);
+  PerscomCounters counters() const;
   // How many search requests were answered.
   std::size_t search_count() const;
 
@@ -127,13 +156,30 @@ class PerscomTestServer {
   ServerResponse destroy_locked(const nlohmann::json& body);
   ServerResponse validation_error(const std::vector<std::pair<std::string, std::string>>& errors) const;
   bool email_taken_locked(const std::string& email) const;
+  // The stored text of user `id`, or null when there is none.
+  const std::string* stored_locked(std::int64_t id) const;
+  void store_locked(std::int64_t id, std::string text, const nlohmann::json& email);
+  void unstore_locked(std::int64_t id, const nlohmann::json& email);
+  void index_email_locked(std::int64_t id, const nlohmann::json& email, bool add);
+
+  struct EmailRef {
+    std::int64_t id;
+    bool is_string;  // uniqueness and find_user_by_email only consider string emails
+  };
 
   PerscomServerOptions options_;
   mutable std::mutex mu_;
   std::deque<FaultEntry> faults_;
-  std::map<std::int64_t, nlohmann::json> users_;
+  // users_[id - 1]: the user's compact JSON, exactly as the API returns it;
+  // empty when there is no such user (ids are never reused).
+  std::vector<std::string> users_;
+  std::size_t user_count_ = 0;
+  // The email as search compares it (lower-cased; a non-string as its JSON) → users.
+  std::unordered_multimap<std::string, EmailRef> by_email_;
   std::int64_t next_id_ = 1;
   std::size_t searches_ = 0;
+  bool keep_log_ = true;
+  PerscomCounters counters_;
   std::vector<LoggedRequest> log_;
   LoopbackHttpServer http_;
 };

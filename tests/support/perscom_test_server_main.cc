@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   dirsync::testing::PerscomTestServer server(options);
+  server.set_request_log(false);  // nothing here reads it, and a long run would keep every body
   try {
     server.start(static_cast<std::uint16_t>(port));
   } catch (const std::exception& e) {

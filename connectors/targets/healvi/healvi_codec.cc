@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cctype>
 #include <regex>
+#include <string_view>
 #include <variant>
 
 #include <nlohmann/json.hpp>
@@ -64,20 +65,23 @@ std::variant<std::int64_t, std::string> payload_id(const json& payload) {
   return "user_id must be a positive integer (Healvi's user id), got " + describe_value(*it);
 }
 
-// The id a change last had on the server: previous.user_id, else the id the
-// snapshot recorded (they are the same unless the snapshot predates the mapping).
-std::optional<std::int64_t> previous_id(const Change& c) {
-  if (c.previous.is_object()) {
-    if (const auto it = c.previous.find("user_id"); it != c.previous.end()) {
+// The id a user last had on the server: payload.user_id of what the target
+// acknowledged, else the id the snapshot recorded (they are the same unless the
+// snapshot predates the mapping).
+std::optional<std::int64_t> acknowledged_id(const json& payload, const std::string& target_id) {
+  if (payload.is_object()) {
+    if (const auto it = payload.find("user_id"); it != payload.end()) {
       if (auto id = as_id(*it)) return id;
     }
   }
-  if (all_digits(c.target_id)) {
-    const auto n = std::stoll(c.target_id);
+  if (all_digits(target_id)) {
+    const auto n = std::stoll(target_id);
     if (n > 0) return n;
   }
   return std::nullopt;
 }
+
+std::optional<std::int64_t> previous_id(const Change& c) { return acknowledged_id(c.previous, c.target_id); }
 
 std::vector<std::optional<Outcome>> for_live(const Prepared& p, const Outcome& o) {
   std::vector<std::optional<Outcome>> out(p.intents.size());
@@ -110,7 +114,21 @@ std::string users_url(const config::HealviTargetSettings& settings) {
   return base_of(settings) + "/customers/" + std::to_string(settings.customer_id) + "/users";
 }
 
-Prepared prepare(std::span<const Change> batch) {
+Managed managed(std::span<const core::Member> members, std::span<const Change> batch) {
+  std::set<std::string_view> changed;
+  for (const auto& c : batch) changed.insert(c.key);
+  Managed m;
+  for (const auto& member : members) {
+    // A pending create's payload is what it sent; an acknowledged user's, what Healvi took.
+    const auto id = acknowledged_id(member.payload, member.target_id);
+    if (!id) continue;
+    m.ids.insert(*id);
+    if (!changed.count(member.key)) m.kept.emplace(*id, member.key);
+  }
+  return m;
+}
+
+Prepared prepare(std::span<const Change> batch, const std::map<std::int64_t, std::string>& kept) {
   Prepared p;
   p.intents.resize(batch.size());
   p.decided.resize(batch.size());
@@ -126,6 +144,12 @@ Prepared prepare(std::span<const Change> batch) {
       continue;
     }
     const std::int64_t want = std::get<std::int64_t>(id);
+    if (const auto holder = kept.find(want); holder != kept.end()) {
+      p.decided[i] = Outcome::rejected("user_id " + std::to_string(want) + " is already the user_id of key '" +
+                                       holder->second +
+                                       "', which this job manages; one Healvi user cannot belong to two keys");
+      continue;
+    }
     if (const auto [it, fresh] = wanted_by.emplace(want, i); !fresh) {
       p.decided[i] = Outcome::rejected("user_id " + std::to_string(want) + " is also the user_id of key '" +
                                        batch[it->second].key +
@@ -152,11 +176,17 @@ Prepared prepare(std::span<const Change> batch) {
                                               batch[it->second].key + "' now has it");
       continue;
     }
+    if (const auto holder = kept.find(*old); holder != kept.end()) {
+      p.decided[i] = Outcome::applied({}, "user id " + std::to_string(*old) + " stays attached: key '" +
+                                              holder->second + "' has it too");
+      continue;
+    }
     p.intents[i].detach = old;
   }
-  // An update moving away from an id another change now wants must not detach it.
+  // An update moving away from an id another change now wants, or another
+  // managed user holds, must not detach it.
   for (auto& intent : p.intents) {
-    if (intent.detach && wanted_by.count(*intent.detach)) intent.detach.reset();
+    if (intent.detach && (wanted_by.count(*intent.detach) || kept.count(*intent.detach))) intent.detach.reset();
   }
   return p;
 }

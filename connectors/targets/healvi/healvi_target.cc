@@ -1,6 +1,8 @@
 // The Healvi run: read the customer's set, send the whole set once, check the answer.
 #include "connectors/targets/healvi/healvi_target.h"
 
+#include <utility>
+
 #include "connectors/http/rate_limiter.h"
 
 namespace dirsync::targets {
@@ -31,7 +33,8 @@ std::string HealviTarget::describe() const {
 
 core::Result<std::vector<Outcome>> HealviTarget::apply(std::span<const Change> batch) {
   const std::int64_t customer = settings_.customer_id;
-  healvi::Prepared work = healvi::prepare(batch);
+  const healvi::Managed managed = healvi::managed(std::exchange(managed_, {}), batch);
+  healvi::Prepared work = healvi::prepare(batch, managed.kept);
   auto any_live = [&] {
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (work.live(i)) return true;
@@ -60,11 +63,14 @@ core::Result<std::vector<Outcome>> HealviTarget::apply(std::span<const Change> b
     return result();
   }
   std::set<std::int64_t> current = std::move(listing.ids);
+  // Every user the job manages stays, listed or not: a listing may be partial.
+  std::set<std::int64_t> base = current;
+  base.insert(managed.ids.begin(), managed.ids.end());
 
-  // 2. Send current − detached ∪ attached. A 422 naming ids removes them and
-  // the rest goes again; each round removes at least one id, so the loop ends.
+  // 2. Send (current ∪ managed) − detached ∪ attached. A 422 naming ids removes
+  // them and the rest goes again; each round removes at least one id, so the loop ends.
   for (std::size_t round = 0;; ++round) {
-    const std::vector<std::int64_t> ids = healvi::full_set(current, work);
+    const std::vector<std::int64_t> ids = healvi::full_set(base, work);
     if (std::equal(ids.begin(), ids.end(), current.begin(), current.end())) {
       // Nothing to change: every live change already holds on the server.
       // Not sending also spares any admin attached by someone else (invisible to the GET).
@@ -97,8 +103,12 @@ core::Result<std::vector<Outcome>> HealviTarget::apply(std::span<const Change> b
       if (work.live(i) && i < d.outcomes.size() && d.outcomes[i]) work.decided[i] = std::move(*d.outcomes[i]);
     }
     if (d.invalid.empty()) break;
-    // Ids nobody in this run wants (attached by someone else, since deleted) go too.
-    for (const auto& [id, why] : d.invalid) current.erase(id);
+    // Ids nobody in this run wants (attached by someone else, or a managed
+    // user, since deleted in Healvi) go too.
+    for (const auto& [id, why] : d.invalid) {
+      current.erase(id);
+      base.erase(id);
+    }
     if (!any_live()) break;
   }
   return result();

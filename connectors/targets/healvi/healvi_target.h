@@ -16,12 +16,19 @@
 //      update attaches payload.user_id and, when previous.user_id differs,
 //      detaches the old id; a detach detaches previous.user_id. A user_id that
 //      is not a positive integer is rejected for that change only.
-//   2. GET the current set, then send  current − detached-by-us ∪ desired.
+//   2. GET the current set, then send
+//        (current ∪ managed) − detached-by-us ∪ desired.
 //      Users attached by someone else are in `current`, so they stay attached.
-//      An id that one change detaches and another wants (a user re-keyed in
-//      the source) stays attached.
+//      `managed` holds every user the job manages (the engine's `set_managed`
+//      before the call): a 2xx listing that shows only some users (a partial
+//      result) must not detach the others, who stay in the snapshot as
+//      attached. (So a run that sends also re-attaches a managed user someone
+//      else detached.) An id that one change detaches and another change, or
+//      another managed user, keeps (a user re-keyed in the source) stays
+//      attached; an id a change wants that another managed user already has is
+//      rejected for that change (one Healvi user cannot belong to two keys).
 //   3. When that set equals the current set nothing is sent (every change is
-//      already true on the server).
+//      already true on the server, and every managed user is listed).
 //   4. An empty set is never sent unless `allow_empty`: every change is
 //      rejected instead, saying why (an empty list detaches everyone).
 //   5. The answer's `data` is checked against what was sent: an id we attach
@@ -92,10 +99,22 @@ struct Prepared {
   bool live(std::size_t i) const { return !decided[i]; }
 };
 
+// What the job's managed users (core::Target::set_managed) bring to a run.
+struct Managed {
+  std::set<std::int64_t> ids;               // every member's id: the set keeps them unless a change detaches one
+  std::map<std::int64_t, std::string> kept;  // id → key, for the members the batch does not name
+};
+
+// Pure: the members' ids (payload.user_id, else a numeric target_id; members
+// with neither are left out).
+Managed managed(std::span<const core::Member> members, std::span<const core::Change> batch);
+
 // Pure: the intents of a batch (any mix of ops). An id wanted by two changes
-// is rejected for the later ones: one Healvi user must not belong to two keys,
-// or removing one key would detach the other's user.
-Prepared prepare(std::span<const core::Change> batch);
+// is rejected for the later ones, and an id a `kept` member holds for every
+// change that wants it: one Healvi user must not belong to two keys, or
+// removing one key would detach the other's user. For the same reason a
+// change never detaches an id a `kept` member holds.
+Prepared prepare(std::span<const core::Change> batch, const std::map<std::int64_t, std::string>& kept = {});
 
 // Pure: the list to send: `current` minus what live changes detach, plus what
 // they attach, sorted ascending.
@@ -154,6 +173,8 @@ class HealviTarget final : public core::Target {
   // Expects every change of the run at once (see the header comment): one GET,
   // then at most one POST per round of 422 isolation, never concurrently.
   core::Result<std::vector<core::Outcome>> apply(std::span<const core::Change> batch) override;
+  // The users the job manages, for the next `apply` (step 2 above).
+  void set_managed(std::vector<core::Member> members) override { managed_ = std::move(members); }
   // "healvi https://host/third-party/v1 customer 42": the customer id is not a secret.
   // Every request carries the whole set: a re-sent create is the same set again.
   core::CreateRecovery create_recovery() const override { return core::CreateRecovery::kResend; }
@@ -164,6 +185,7 @@ class HealviTarget final : public core::Target {
   core::Capabilities caps_;
   std::unique_ptr<http::Transport> transport_;
   http::RetryOptions retry_;
+  std::vector<core::Member> managed_;  // for the next apply only
 };
 
 }  // namespace dirsync::targets

@@ -169,6 +169,50 @@ TEST(HealviCodec, FullSetLeavesOutChangesDecidedLocally) {
   EXPECT_EQ(full_set({}, p), (std::vector<std::int64_t>{4}));
 }
 
+// ---- the users the job manages (core::Target::set_managed) ------------------
+
+core::Member member(const std::string& key, json payload, std::string target_id = {}) {
+  return {key, std::move(target_id), std::move(payload)};
+}
+
+TEST(HealviCodec, ManagedUsersAreEveryMembersIdAndKeptOnesAreThoseTheBatchLeavesAlone) {
+  const std::vector<core::Member> members = {
+      member("a", {{"user_id", 1}}, "1"), member("b", {{"user_id", 2}}, "2"),
+      member("c", json::object(), "3"),        // a snapshot that predates the mapping: its id
+      member("d", {{"user_id", "x"}}, "none"),  // no id known: nothing to keep
+  };
+  const auto m = managed(members, std::vector<Change>{update("b", 2, 7)});
+  EXPECT_EQ(m.ids, (Ids{1, 2, 3}));
+  EXPECT_EQ(m.kept, (std::map<std::int64_t, std::string>{{1, "a"}, {3, "c"}}));
+}
+
+TEST(HealviCodec, FullSetKeepsManagedUsersAListingLeftOutButNotTheOnesDetached) {
+  const std::vector<core::Member> members = {member("a", {{"user_id", 1}}), member("b", {{"user_id", 2}}),
+                                             member("c", {{"user_id", 3}})};
+  const std::vector<Change> batch = {detach("b", 2), create("n", 8)};
+  const auto m = managed(members, batch);
+  const auto p = prepare(batch, m.kept);
+  Ids base = {9};  // the listing showed only a user someone else attached
+  base.insert(m.ids.begin(), m.ids.end());
+  EXPECT_EQ(full_set(base, p), (std::vector<std::int64_t>{1, 3, 8, 9}));
+}
+
+TEST(HealviCodec, NeverDetachesNorGivesAwayAnIdAnotherManagedKeyHolds) {
+  const std::map<std::int64_t, std::string> kept = {{5, "holder"}};
+  const auto p = prepare(std::vector<Change>{detach("twin", 5), create("new", 5), update("mover", 5, 6)}, kept);
+  ASSERT_TRUE(p.decided[0]);
+  EXPECT_EQ(p.decided[0]->kind, OutcomeKind::kApplied);
+  EXPECT_EQ(p.decided[0]->message, "user id 5 stays attached: key 'holder' has it too");
+  ASSERT_TRUE(p.decided[1]);
+  EXPECT_EQ(p.decided[1]->kind, OutcomeKind::kRejected);
+  EXPECT_EQ(p.decided[1]->message,
+            "user_id 5 is already the user_id of key 'holder', which this job manages; one Healvi user cannot "
+            "belong to two keys");
+  EXPECT_EQ(p.intents[2].attach, 6);
+  EXPECT_FALSE(p.intents[2].detach);
+  EXPECT_EQ(full_set({5}, p), (std::vector<std::int64_t>{5, 6}));
+}
+
 TEST(HealviCodec, ListedIdsTolerateTheEmailOddityAndStringIds) {
   const auto r = answer(200, R"({"data":[{"id":1,"email":"a@x.org"},{"id":2,"email":12},{"id":"3","email":null},
                                           {"id":4,"name":"no email at all"}]})");

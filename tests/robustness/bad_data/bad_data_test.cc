@@ -177,7 +177,7 @@ class BadSourceData : public ::testing::Test {
            "    target: initials-file\n"
            "    mapping:\n"
            "      name: \"{first_name}\"\n"
-           // std::regex works on bytes: the first "character" of "Émilie" is half of É.
+           // Regexes (Boost.Regex) work on bytes: the first "character" of "Émilie" is half of É.
            "      initial: \"{first_name | replace:'^(.).*$','$1'}\"\n"
         << (extra_source.empty() ? ""
                                  : "  from-api:\n"

@@ -46,13 +46,6 @@ using testing::FaultPhase;
 // with every fault AFTER the server acted (and with partial results).
 constexpr bool kOutboxReconciliation = true;
 
-// Flip once the engine hands a full-set target every user the job manages,
-// not only this run's changes. Until then, when Healvi's GET of the current
-// set lists only some users (a 2xx with partial results), the POST built on it
-// detaches the others, the snapshot still holds them, and no later run
-// notices: only a resync puts them back.
-constexpr bool kFullSetTargetsKnowEveryManagedUser = false;
-
 // The client's timeout in the delay cases; the server's delay is just above it.
 constexpr milliseconds kShortTimeout{300};
 constexpr milliseconds kDelay = kShortTimeout + milliseconds(150);
@@ -328,9 +321,6 @@ TEST_P(FaultsDuringCreates, EndWithTheSourceOnTheServerOnceTheFaultsStop) {
 TEST_P(FaultsDuringUpdatesAndDetaches, EndWithTheSourceOnTheServerOnceTheFaultsStop) {
   const auto& caps = target_->capabilities();
   if (!caps.update && !caps.detach) GTEST_SKIP() << "create-only: nothing but creates is ever sent";
-  if (GetParam().reads_too && GetParam().kind == FaultKind::kPartialResults && !kFullSetTargetsKnowEveryManagedUser) {
-    GTEST_SKIP() << "needs the engine to hand a full-set target every managed user";
-  }
   const auto created = run();
   ASSERT_EQ(created.outcome, engine::RunOutcome::kOk) << describe(created);
   change_and_remove_users();
